@@ -1,0 +1,1 @@
+"""Content library: assets tagged by persona, stage and industry (not built yet)."""

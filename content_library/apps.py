@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ContentLibraryConfig(AppConfig):
+    name = "content_library"

@@ -1,0 +1,1 @@
+"""Unified metrics computed nightly into snapshots (issue 5; not built yet)."""

@@ -1,0 +1,1 @@
+"""Everything that scopes data to an organization: the security boundary of RevOps Hub."""

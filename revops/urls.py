@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from revops.tenancy import api as tenancy_api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("members", tenancy_api.MembershipViewSet, basename="membership")
+router.register("invitations", tenancy_api.InvitationViewSet, basename="invitation")
+router.register("tokens", tenancy_api.ApiTokenViewSet, basename="apitoken")
+
+api_v1 = [
+    path("me/", tenancy_api.WhoAmIView.as_view(), name="api-me"),
+    path("organization/", tenancy_api.OrganizationView.as_view(), name="api-organization"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("revops.tenancy.urls")),
+]
