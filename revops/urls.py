@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from revops.tenancy import api as tenancy_api
 
-router = DefaultRouter(trailing_slash=True)
+router = DefaultRouter(trailing_slash=True, use_regex_path=False)
 router.include_root_view = False
 router.register("members", tenancy_api.MembershipViewSet, basename="membership")
 router.register("invitations", tenancy_api.InvitationViewSet, basename="invitation")

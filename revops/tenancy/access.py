@@ -22,9 +22,7 @@ def organization_view(view=None, *, admin_writes: bool = False, admin_reads: boo
         @login_required
         @functools.wraps(func)
         def wrapper(request, org_slug: str, *args, **kwargs):
-            membership = selectors.organization_membership_by_slug(
-                user=request.user, slug=org_slug
-            )
+            membership = selectors.organization_membership_by_slug(user=request.user, slug=org_slug)
             if not membership_may(
                 membership, request.method, admin_writes=admin_writes, admin_reads=admin_reads
             ):

@@ -56,6 +56,10 @@ class TenantAPIMixin:
 class TenantViewSet(TenantAPIMixin, viewsets.GenericViewSet):
     """Querysets come from the model's scoped manager; creates get the organization injected."""
 
+    # Typed ids in the URL; also lets the schema generator type them without a queryset (it
+    # runs outside any organization scope, where querysets refuse to exist).
+    lookup_value_converter = "int"
+
     def perform_create(self, serializer):
         serializer.save(organization=self.organization)
 
@@ -181,8 +185,16 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "hint", "user", "user_id", "created_at", "last_used_at",
-                  "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "hint",
+            "user",
+            "user_id",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
         read_only_fields = ["id", "hint", "created_at", "last_used_at", "revoked_at"]
 
 

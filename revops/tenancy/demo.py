@@ -36,7 +36,9 @@ def seed_demo() -> list[tuple[str, str]]:
         organization = Organization.objects.filter(slug=spec["slug"]).first()
         if organization is None:
             organization = services.organization_create(
-                name=spec["name"], slug=spec["slug"], timezone_name=spec["timezone"],
+                name=spec["name"],
+                slug=spec["slug"],
+                timezone_name=spec["timezone"],
                 currency=spec["currency"],
             )
         organizations[spec["slug"]] = organization

@@ -14,10 +14,41 @@ from revops.tenancy.context import TenantScopeError, current_organization_or_non
 
 CURRENCY_CHOICES = [
     (code, code)
-    for code in (
-        "USD EUR GBP CAD AUD NZD CHF JPY CNY INR BRL MXN SEK NOK DKK PLN CZK HUF ZAR SGD HKD "
-        "KRW ILS AED SAR TRY IDR THB MYR PHP CLP COP ARS"
-    ).split()
+    for code in [
+        "USD",
+        "EUR",
+        "GBP",
+        "CAD",
+        "AUD",
+        "NZD",
+        "CHF",
+        "JPY",
+        "CNY",
+        "INR",
+        "BRL",
+        "MXN",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "HUF",
+        "ZAR",
+        "SGD",
+        "HKD",
+        "KRW",
+        "ILS",
+        "AED",
+        "SAR",
+        "TRY",
+        "IDR",
+        "THB",
+        "MYR",
+        "PHP",
+        "CLP",
+        "COP",
+        "ARS",
+    ]
 ]
 
 

@@ -18,8 +18,14 @@ from revops.tenancy.models import ApiToken, Invitation, Membership, Organization
 TOKEN_USAGE_RESOLUTION = timedelta(minutes=1)
 
 
-def organization_create(*, name: str, slug: str, timezone_name: str = "UTC",
-                        currency: str = "USD", owner: User | None = None) -> Organization:
+def organization_create(
+    *,
+    name: str,
+    slug: str,
+    timezone_name: str = "UTC",
+    currency: str = "USD",
+    owner: User | None = None,
+) -> Organization:
     organization = Organization(name=name, slug=slug, timezone=timezone_name, currency=currency)
     organization.full_clean()
     with transaction.atomic():
@@ -30,8 +36,9 @@ def organization_create(*, name: str, slug: str, timezone_name: str = "UTC",
     return organization
 
 
-def organization_update(*, organization: Organization, name: str, timezone_name: str,
-                        currency: str) -> Organization:
+def organization_update(
+    *, organization: Organization, name: str, timezone_name: str, currency: str
+) -> Organization:
     if organization.pk != current_organization().pk:
         raise PermissionDenied("Another organization's settings.")
     organization.name = name

@@ -20,4 +20,3 @@ def invitation_send_email(organization: Organization, invitation_id: int, url: s
         recipient_list=[invitation.email],
     )
     return invitation.email
-

@@ -138,8 +138,11 @@ def member_role(request, membership_id: int):
         return render(
             request,
             "tenancy/_member_row.html",
-            {"m": membership, "role_choices": RoleForm.base_fields["role"].choices,
-             "row_error": error},
+            {
+                "m": membership,
+                "role_choices": RoleForm.base_fields["role"].choices,
+                "row_error": error,
+            },
         )
     if error:
         messages.error(request, error)
@@ -204,8 +207,12 @@ def invitation_accept(request, secret: str):
     if invitation is None:
         raise Http404("No such invitation.")
     if not invitation.is_open(timezone.now()):
-        return render(request, "tenancy/invitation.html", {"invitation": invitation,
-                                                           "closed": True}, status=410)
+        return render(
+            request,
+            "tenancy/invitation.html",
+            {"invitation": invitation, "closed": True},
+            status=410,
+        )
     existing = User.objects.filter(email__iexact=invitation.email).first()
     if existing is not None:
         if not request.user.is_authenticated:
@@ -229,8 +236,12 @@ def _join(request, invitation, user):
     try:
         services.invitation_accept(invitation=invitation, user=user)
     except ValidationError as exc:
-        return render(request, "tenancy/invitation.html",
-                      {"invitation": invitation, "error": " ".join(exc.messages)}, status=400)
+        return render(
+            request,
+            "tenancy/invitation.html",
+            {"invitation": invitation, "error": " ".join(exc.messages)},
+            status=400,
+        )
     messages.success(request, f"Welcome to {invitation.organization.name}.")
     return redirect("organization_home", org_slug=invitation.organization.slug)
 
@@ -241,4 +252,3 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
-
