@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint format manage clean
+.PHONY: run test bench lint format manage clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,6 +19,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed lint
 	$(PY) -m revops.devstack test $(ARGS)
+
+# Benchmarks print their figures; e.g. make bench ARGS=api_auth
+bench: $(VENV)/.installed
+	$(PY) -m revops.devstack bench $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

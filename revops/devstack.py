@@ -6,6 +6,7 @@ var/ (VAR_DIR overrides), so a second run finds the same data.
 
     python -m revops.devstack run            # migrate, seed the demo, web + worker + beat
     python -m revops.devstack test [ARGS]    # pytest ARGS against real PostgreSQL and Redis
+    python -m revops.devstack bench [NAME]   # bench/NAME.py (all of bench/ by default)
     python -m revops.devstack manage ARGS    # manage.py ARGS with the same services
 """
 
@@ -248,19 +249,35 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
             child.wait()
 
 
+def _production_like(env: dict) -> dict:
+    """Tests and benchmarks run as production does (DEBUG off): a key and host names."""
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
+    env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+    env.setdefault("DJANGO_SECURE_COOKIES", "0")
+    # Keys of this run only, so a run never clears or reads a running instance's cache.
+    env.setdefault("CACHE_KEY_PREFIX", f"revops-test-{secrets.token_hex(4)}")
+    return env
+
+
 def test(pytest_args: list[str]) -> int:
     with services() as env:
-        # Tests run as production does (DEBUG off), so they need a key and host names.
-        env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
-        env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
-        env.setdefault("DJANGO_SECURE_COOKIES", "0")
-        # Keys of this run only, so the suite never clears or reads a running instance's cache.
-        env.setdefault("CACHE_KEY_PREFIX", f"revops-test-{secrets.token_hex(4)}")
-        code = subprocess.run([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT).returncode
+        command = [PYTHON, "-m", "pytest", *pytest_args]
+        code = subprocess.run(command, env=_production_like(env), cwd=ROOT).returncode
     if code == 5:
         _say("pytest collected no tests: that is a failure")
         return 1
     return code
+
+
+def bench(names: list[str]) -> int:
+    scripts = [ROOT / "bench" / f"{name}.py" for name in names] or sorted(
+        (ROOT / "bench").glob("*.py")
+    )
+    with services() as env:
+        for script in scripts:
+            _say(f"benchmark {script.name}")
+            subprocess.run([PYTHON, str(script)], env=_production_like(env), cwd=ROOT, check=True)
+    return 0
 
 
 def manage(args: list[str]) -> int:
@@ -270,15 +287,11 @@ def manage(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "manage"}:
+    commands = {"run": lambda rest: run(), "test": test, "bench": bench, "manage": manage}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    command, rest = argv[0], argv[1:]
-    if command == "run":
-        return run()
-    if command == "test":
-        return test(rest)
-    return manage(rest)
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

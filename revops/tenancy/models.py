@@ -220,7 +220,7 @@ class ApiToken(TenantModel):
     name = models.CharField(max_length=80)
     # The first characters of the token, shown in lists so people can tell tokens apart.
     hint = models.CharField(max_length=16)
-    digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -229,7 +229,17 @@ class ApiToken(TenantModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["organization", "user"], name="apitoken_by_org_user")]
+        constraints = [
+            # Unique keys include the organization so the table can be distributed by it.
+            models.UniqueConstraint(
+                fields=["organization", "digest"], name="apitoken_unique_digest"
+            ),
+        ]
+        indexes = [
+            # Bearer authentication finds the token before it knows the organization.
+            models.Index(fields=["digest"], name="apitoken_by_digest"),
+            models.Index(fields=["organization", "user"], name="apitoken_by_org_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
@@ -252,7 +262,7 @@ class Invitation(TenantModel):
 
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices)
-    digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -269,8 +279,15 @@ class Invitation(TenantModel):
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="invitation_role_valid"
             ),
+            models.UniqueConstraint(
+                fields=["organization", "digest"], name="invitation_unique_digest"
+            ),
         ]
-        indexes = [models.Index(fields=["organization", "email"], name="invitation_by_org_email")]
+        indexes = [
+            # The emailed link finds the invitation before it knows the organization.
+            models.Index(fields=["digest"], name="invitation_by_digest"),
+            models.Index(fields=["organization", "email"], name="invitation_by_org_email"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} as {self.role}"
