@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from revops.tenancy import api as tenancy_api
+from revops.tenancy import views as tenancy_views
 
 router = DefaultRouter(trailing_slash=True, use_regex_path=False)
 router.include_root_view = False
@@ -19,6 +20,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin signs in through the same throttled login form as everyone else.
+    path("admin/login/", tenancy_views.LoginView.as_view()),
     path("admin/", admin.site.urls),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),

@@ -29,7 +29,8 @@ def organization_view(view=None, *, admin_writes: bool = False, admin_reads: boo
                 raise PermissionDenied("Your role does not allow this.")
             request.membership = membership
             request.organization = membership.organization
-            request.session[SESSION_ORGANIZATION_KEY] = org_slug
+            if request.session.get(SESSION_ORGANIZATION_KEY) != org_slug:
+                request.session[SESSION_ORGANIZATION_KEY] = org_slug  # written only on change
             with organization_scope(membership.organization):
                 return func(request, *args, **kwargs)
 

@@ -196,7 +196,7 @@ class Membership(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} ({self.role}) in {self.organization_id}"
+        return f"{self.user} ({self.get_role_display()})"
 
     @property
     def can_write(self) -> bool:

@@ -284,3 +284,19 @@ class SecurityHeaderTests(TwoOrganizationsTestCase):
 
     def test_health_check_reports_the_database(self):
         assert Client().get("/healthz").json() == {"status": "ok"}
+
+
+class AdminSiteTests(TwoOrganizationsTestCase):
+    def test_the_admin_signs_in_through_the_throttled_login_form(self):
+        client = Client(REMOTE_ADDR="192.0.2.44")
+        for _ in range(5):
+            client.post("/admin/login/", {"username": "root@x.test", "password": "wrong"})
+        response = client.post("/admin/login/", {"username": "root@x.test", "password": "wrong"})
+        assert response.status_code == 429
+
+    def test_a_superuser_sees_every_organizations_members_in_the_admin(self):
+        root = User.objects.create_superuser("root@x.test", PASSWORD)
+        self.client.force_login(root)
+        page = self.client.get("/admin/tenancy/membership/").content.decode()
+        assert "Alice Admin" in page and "Charlie Admin" in page
+        assert self.client.get("/admin/tenancy/apitoken/").status_code == 200
