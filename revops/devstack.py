@@ -153,87 +153,68 @@ def _url_answers(url: str) -> bool:
         return False
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stack_commands(host: str, port: int, var: Path) -> dict[str, list[str]]:
+    gunicorn = [str(BIN / "gunicorn"), "revops.wsgi", "--bind", f"{host}:{port}"]
+    celery = [str(BIN / "celery"), "-A", "revops"]
+    return {
+        "web": [*gunicorn, "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                "--no-control-socket"],
+        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": [*celery, "beat", "--loglevel", "INFO",
+                 "--schedule", str(var / "celerybeat-schedule")],
+    }  # fmt: skip
+
+
 def run() -> int:
     port = int(os.environ.get("PORT", "8000"))
     host = os.environ.get("HOST", "127.0.0.1")
-    with services() as env:
-        env.setdefault("DJANGO_DEBUG", "1")
-        env.setdefault("SITE_URL", f"http://{host}:{port}")
-        env.setdefault("DJANGO_ALLOWED_HOSTS", f"{host},localhost,127.0.0.1")
-        var = _var_dir()
-        _manage(env, "migrate", "--no-input", "-v", "0")
-        _manage(env, "seed_demo")
-        commands = {
-            "web": [
-                str(BIN / "gunicorn"),
-                "revops.wsgi",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-            ],
-            "worker": [
-                str(BIN / "celery"),
-                "-A",
-                "revops",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            "beat": [
-                str(BIN / "celery"),
-                "-A",
-                "revops",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(var / "celerybeat-schedule"),
-            ],
-        }
-        children = {
-            name: subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
-            for name, command in commands.items()
-        }
-        try:
-            url = f"http://{host}:{port}/"
-            _wait_for(
-                lambda: _url_answers(url + "healthz"),
-                what="the web server",
-                process=children["web"],
-            )
-            _say(f"RevOps Hub is running at {url}")
-            _say(
-                "log in as admin@demo.revops with password revops-demo "
-                "(more demo logins are listed above); Ctrl-C stops everything"
-            )
-            return _wait_until_one_exits(children)
-        finally:
-            _stop(children)
+    # Ctrl-C and SIGTERM (docker stop, systemd) both unwind through the finally blocks below,
+    # at any point of start-up, so no server or child outlives the launcher.
+    signal.signal(signal.SIGTERM, _interrupt)
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        with services() as env:
+            env.setdefault("DJANGO_DEBUG", "1")
+            env.setdefault("SITE_URL", f"http://{host}:{port}")
+            env.setdefault("DJANGO_ALLOWED_HOSTS", f"{host},localhost,127.0.0.1")
+            try:
+                _manage(env, "migrate", "--no-input", "-v", "0")
+                _manage(env, "seed_demo")
+                for name, command in _stack_commands(host, port, _var_dir()).items():
+                    children[name] = subprocess.Popen(
+                        command, env=env, cwd=ROOT, start_new_session=True
+                    )
+                url = f"http://{host}:{port}/"
+                _wait_for(
+                    lambda: _url_answers(url + "healthz"),
+                    what="the web server",
+                    process=children["web"],
+                )
+                _say(f"RevOps Hub is running at {url}")
+                _say(
+                    "log in as admin@demo.revops with password revops-demo "
+                    "(more demo logins are listed above); Ctrl-C stops everything"
+                )
+                return _wait_until_one_exits(children)
+            finally:
+                _say("stopping…")
+                _stop(children)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _wait_until_one_exits(children: dict[str, subprocess.Popen]) -> int:
-    stop = {"requested": False}
-
-    def request_stop(signum, frame):
-        stop["requested"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop["requested"]:
+    """Block until Ctrl-C/SIGTERM (raised as KeyboardInterrupt) or until a child dies."""
+    while True:
         for name, child in children.items():
             if child.poll() is not None:
                 _say(f"{name} exited with status {child.returncode}; stopping the rest")
                 return child.returncode or 1
         time.sleep(0.3)
-    _say("stopping…")
-    return 0
 
 
 def _stop(children: dict[str, subprocess.Popen]) -> None:

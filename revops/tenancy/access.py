@@ -4,6 +4,7 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from revops.tenancy import selectors
 from revops.tenancy.authentication import SESSION_ORGANIZATION_KEY
@@ -31,7 +32,11 @@ def organization_view(view=None, *, admin_writes: bool = False, admin_reads: boo
             request.organization = membership.organization
             if request.session.get(SESSION_ORGANIZATION_KEY) != org_slug:
                 request.session[SESSION_ORGANIZATION_KEY] = org_slug  # written only on change
-            with organization_scope(membership.organization):
+            # Times on the organization's pages read in its own time zone.
+            with (
+                organization_scope(membership.organization),
+                timezone.override(membership.organization.timezone),
+            ):
                 return func(request, *args, **kwargs)
 
         return wrapper

@@ -171,22 +171,31 @@ def invitation_revoke(request, invitation_id: int):
     return redirect("members", org_slug=request.organization.slug)
 
 
+NEW_TOKEN_SESSION_KEY = "new_api_token"  # noqa: S105 (a session key name)
+
+
 @organization_view(admin_writes=True, admin_reads=True)
 def api_tokens(request):
     members_ = selectors.organization_members()
     form = ApiTokenForm(request.POST or None, members=members_, initial={"user": request.user.pk})
-    created_secret = None
     if request.method == "POST" and form.is_valid():
         # The form's choices are this organization's members, so the lookup cannot miss.
         member = members_.get(user_id=form.cleaned_data["user"])
-        _token, created_secret = services.api_token_create(
+        _token, secret = services.api_token_create(
             user=member.user, name=form.cleaned_data["name"], created_by=request.user
         )
-        form = ApiTokenForm(members=members_, initial={"user": request.user.pk})
+        # Post/redirect/get: a reload must not create a second token. The secret waits in the
+        # session for exactly one page view.
+        request.session[NEW_TOKEN_SESSION_KEY] = secret
+        return redirect("api_tokens", org_slug=request.organization.slug)
     return render(
         request,
         "tenancy/api_tokens.html",
-        {"tokens": selectors.api_tokens(), "form": form, "created_secret": created_secret},
+        {
+            "tokens": selectors.api_tokens(),
+            "form": form,
+            "created_secret": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
+        },
     )
 
 

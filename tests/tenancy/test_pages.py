@@ -1,5 +1,7 @@
 """Browser pages: the organization comes from the URL and must be one of the user's."""
 
+import re
+
 from django.core import mail
 from django.test import Client
 
@@ -121,8 +123,9 @@ class TokenPageTests(TwoOrganizationsTestCase):
     def test_the_secret_is_shown_once_and_the_token_listed(self):
         client = self.browser_as(self.alice)
         response = client.post(
-            "/o/acme-test/settings/tokens/", {"name": "HubSpot", "user": self.bob.pk}
+            "/o/acme-test/settings/tokens/", {"name": "HubSpot", "user": self.bob.pk}, follow=True
         )
+        assert response.redirect_chain == [("/o/acme-test/settings/tokens/", 302)]
         page = response.content.decode()
         token = ApiToken.objects.for_organization(self.org_a).get()
         assert token.user == self.bob and token.name == "HubSpot"
@@ -300,3 +303,26 @@ class AdminSiteTests(TwoOrganizationsTestCase):
         page = self.client.get("/admin/tenancy/membership/").content.decode()
         assert "Alice Admin" in page and "Charlie Admin" in page
         assert self.client.get("/admin/tenancy/apitoken/").status_code == 200
+
+
+class ErrorPageTests(TwoOrganizationsTestCase):
+    def test_not_found_and_not_allowed_pages_keep_the_layout_and_reveal_nothing(self):
+        client = self.browser_as(self.bob)
+        missing = client.get("/o/globex-test/").content.decode()
+        unknown = client.get("/o/no-such-org/").content.decode()
+        masked_csrf = re.compile(r'"X-CSRFToken": "[^"]+"|name="csrfmiddlewaretoken" value="[^"]+"')
+        assert masked_csrf.sub("", missing) == masked_csrf.sub("", unknown)
+        assert "Not found" in missing and "Globex" not in missing
+        assert 'href="/o/acme-test/"' in missing  # the header still offers the way back
+        forbidden = client.get("/o/acme-test/settings/tokens/")
+        assert forbidden.status_code == 403 and "Not allowed" in forbidden.content.decode()
+
+
+class TimeZoneTests(TwoOrganizationsTestCase):
+    def test_times_on_organization_pages_read_in_its_time_zone(self):
+        self.org_a.timezone = "Asia/Tokyo"
+        self.org_a.save()
+        with organization_scope(self.org_a):
+            services.api_token_create(user=self.bob, name="x", created_by=self.alice)
+        page = self.browser_as(self.alice).get("/o/acme-test/settings/tokens/").content.decode()
+        assert " JST" in page
