@@ -1,0 +1,83 @@
+"""Reads for lead pages, the API and the services' decisions."""
+
+from django.db.models import QuerySet
+
+from leads.models import (
+    AssignmentRule,
+    FeedbackStatus,
+    Lead,
+    LeadFeedback,
+    QualificationPolicy,
+    Reason,
+    ScoringRule,
+    Stage,
+)
+from leads.qualification import bant_criteria_held
+from revops.tenancy.models import User
+
+
+def policy_current() -> QualificationPolicy | None:
+    return QualificationPolicy.objects.order_by("-version").first()
+
+
+def policy_history() -> QuerySet[QualificationPolicy]:
+    return QualificationPolicy.objects.select_related("created_by").order_by("-version")
+
+
+def policy_would_qualify(policy: QualificationPolicy) -> int:
+    """How many current MQLs meet `policy` (counted in one SQL statement)."""
+    return (
+        Lead.objects.filter(stage=Stage.MQL)
+        .alias(held=bant_criteria_held(policy))
+        .filter(held__gte=policy.criteria_required)
+        .count()
+    )
+
+
+def scoring_rules() -> list[ScoringRule]:
+    return list(ScoringRule.objects.filter(active=True))
+
+
+def assignment_rules() -> QuerySet[AssignmentRule]:
+    return AssignmentRule.objects.filter(active=True).order_by("priority", "id")
+
+
+def reasons(kind: str) -> QuerySet[Reason]:
+    return Reason.objects.filter(kind=kind, active=True).order_by("label")
+
+
+def leads_list() -> QuerySet[Lead]:
+    return Lead.objects.select_related("campaign", "owner")
+
+
+def lead_detail(pk: int) -> Lead | None:
+    return (
+        Lead.objects.select_related("campaign", "owner", "qualified_by_policy")
+        .prefetch_related("transitions__actor", "touches__rep", "feedback__rater")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def rep_queue(*, rep: User) -> QuerySet[Lead]:
+    """A rep's SQLs awaiting their first touch or acceptance, oldest hand-off first."""
+    return (
+        Lead.objects.filter(owner=rep, stage=Stage.SQL)
+        .select_related("campaign")
+        .order_by("handed_off_at", "id")
+    )
+
+
+def feedback_inbox(*, status: str | None = None, campaign_id=None, source=None, tag=None):
+    items = LeadFeedback.objects.select_related("lead__campaign", "rater").order_by(
+        "status", "-created_at"
+    )
+    if status in FeedbackStatus.values:
+        items = items.filter(status=status)
+    if campaign_id:
+        items = items.filter(lead__campaign_id=campaign_id)
+    if source:
+        items = items.filter(lead__source=source)
+    if tag:
+        items = items.filter(tags__contains=[tag])
+    return items

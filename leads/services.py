@@ -1,0 +1,534 @@
+"""Every write to leads: lifecycle transitions, qualification, assignment, hand-off, feedback.
+
+All functions run inside the caller's organization scope and take `now` where time matters, so
+tests and imports control the clock.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from leads import selectors
+from leads.models import (
+    ALLOWED_TRANSITIONS,
+    DEFAULT_REASONS,
+    EngagementEvent,
+    FeedbackStatus,
+    Lead,
+    LeadFeedback,
+    LeadTransition,
+    Opportunity,
+    OpportunityStatus,
+    QualificationPolicy,
+    Reason,
+    ReasonKind,
+    SalesRep,
+    Stage,
+    Touch,
+)
+from leads.qualification import bant_evaluate
+from leads.scoring import score_compute
+from revops.tenancy.context import current_organization
+from revops.tenancy.models import Membership, Role, User
+
+# Fields a client may set on a lead (create, update, upsert, import).
+LEAD_FIELDS = (
+    "full_name", "email", "phone", "title", "company_name", "company_domain", "industry",
+    "company_size", "territory", "persona", "source", "campaign", "landing_page", "external_id",
+    "budget_amount", "authority_role", "needs", "timeline_days",
+)  # fmt: skip
+
+
+# --- qualification policy --------------------------------------------------------------------
+
+
+POLICY_FIELDS = (
+    "budget_minimum", "budget_currency", "authority_roles", "needs", "timeline_max_days",
+    "criteria_required", "mql_score_threshold", "mql_manual_marking",
+)  # fmt: skip
+
+
+def policy_ensure() -> QualificationPolicy:
+    """The current policy version, creating version 1 with sensible defaults the first time."""
+    policy = selectors.policy_current()
+    if policy is not None:
+        return policy
+    organization = current_organization()
+    with transaction.atomic():
+        policy, _ = QualificationPolicy.objects.get_or_create(
+            version=1,
+            defaults={
+                "budget_minimum": Decimal("10000"),
+                "budget_currency": organization.currency,
+                "authority_roles": ["decision_maker", "economic_buyer", "champion"],
+                "needs": ["Reporting", "Forecasting", "Lead routing", "Attribution"],
+                "change_note": "Default policy",
+            },
+        )
+    return policy
+
+
+def policy_create_version(
+    *, actor: User | None, change_note: str = "", **fields
+) -> QualificationPolicy:
+    """Save a change as a new immutable version; leads keep the version that qualified them."""
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a policy field." for name in unknown})
+    current = policy_ensure()
+    values = {name: getattr(current, name) for name in POLICY_FIELDS} | fields
+    if not values["needs"]:
+        raise ValidationError({"needs": "List at least one pain point you solve."})
+    if not values["authority_roles"]:
+        raise ValidationError({"authority_roles": "Choose at least one buying role."})
+    if values["mql_score_threshold"] is None and not values["mql_manual_marking"]:
+        raise ValidationError(
+            {"mql_score_threshold": "Set a score threshold or allow marketing to mark MQLs."}
+        )
+    with transaction.atomic():
+        # Versions are numbered under a lock on the current one so two editors cannot collide.
+        latest = QualificationPolicy.objects.select_for_update().order_by("-version").first()
+        policy = QualificationPolicy(
+            version=latest.version + 1, created_by=actor, change_note=change_note[:300], **values
+        )
+        policy.full_clean()
+        policy.save()
+    return policy
+
+
+# --- reasons ----------------------------------------------------------------------------------
+
+
+def reasons_ensure_defaults() -> None:
+    """Give a new organization the usual reason lists (they can edit them afterwards)."""
+    if Reason.objects.exists():
+        return
+    Reason.objects.bulk_create(
+        [
+            Reason(organization=current_organization(), kind=kind, label=label)
+            for kind, labels in DEFAULT_REASONS.items()
+            for label in labels
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _reason(kind: str, reason_id: int | None, field: str) -> Reason:
+    reason = Reason.objects.filter(kind=kind, active=True, pk=reason_id).first()
+    if reason is None:
+        raise ValidationError({field: "Choose one of the organization's reasons."})
+    return reason
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+def lead_transition(
+    *,
+    lead: Lead,
+    to_stage: str,
+    actor: User | None,
+    reason: str = "",
+    policy: QualificationPolicy | None = None,
+    now: datetime | None = None,
+) -> Lead:
+    """Move a lead to another stage if the lifecycle allows it, and record who, when and why."""
+    now = now or timezone.now()
+    if to_stage not in ALLOWED_TRANSITIONS.get(lead.stage, ()):
+        raise ValidationError(
+            {"stage": f"A lead cannot move from {Stage(lead.stage).label} to "
+                      f"{Stage(to_stage).label}."}
+        )  # fmt: skip
+    from_stage = lead.stage
+    # Claim the move: only one of two concurrent transitions from the same stage succeeds.
+    moved = Lead.objects.filter(pk=lead.pk, stage=from_stage).update(
+        stage=to_stage, stage_changed_at=now, updated_at=now
+    )
+    if moved != 1:
+        raise ValidationError({"stage": "The lead changed stage meanwhile; reload and retry."})
+    lead.stage, lead.stage_changed_at = to_stage, now
+    LeadTransition.objects.create(
+        lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now,
+        reason=reason[:2000], policy=policy,
+    )  # fmt: skip
+    return lead
+
+
+def _rescore(lead: Lead, now: datetime) -> None:
+    rules = selectors.scoring_rules()
+    events = lead.events.all() if lead.pk else []
+    lead.score, lead.score_breakdown = score_compute(lead, rules, events, now)
+
+
+def _progress(lead: Lead, *, actor: User | None, now: datetime) -> Lead:
+    """Apply the shared definition: a high enough score makes an MQL; BANT makes an SQL."""
+    policy = policy_ensure()
+    if (
+        lead.stage == Stage.NEW
+        and policy.mql_score_threshold is not None
+        and lead.score >= policy.mql_score_threshold
+    ):
+        lead_transition(
+            lead=lead, to_stage=Stage.MQL, actor=None, policy=policy, now=now,
+            reason=f"Score {lead.score} reached the MQL threshold {policy.mql_score_threshold}.",
+        )  # fmt: skip
+    if lead.stage == Stage.MQL:
+        result = bant_evaluate(lead, policy)
+        if result.qualifies:
+            held = ", ".join(c.label for c in result.criteria if c.holds)
+            _qualify(lead, policy=policy, actor=None, now=now,
+                     reason=f"Meets policy v{policy.version}: {held}.")  # fmt: skip
+    return lead
+
+
+def _qualify(lead: Lead, *, policy: QualificationPolicy, actor: User | None, now: datetime,
+             reason: str) -> None:  # fmt: skip
+    lead_transition(lead=lead, to_stage=Stage.SQL, actor=actor, policy=policy, now=now,
+                    reason=reason)  # fmt: skip
+    Lead.objects.filter(pk=lead.pk).update(qualified_by_policy=policy, handed_off_at=now)
+    lead.qualified_by_policy, lead.handed_off_at = policy, now
+    lead_assign(lead=lead, actor=actor, now=now)
+
+
+def _clean_lead_values(values: dict) -> dict:
+    unknown = set(values) - set(LEAD_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a lead field." for name in sorted(unknown)})
+    if values.get("email"):
+        values["email"] = values["email"].strip().lower()
+    return values
+
+
+def lead_create(*, actor: User | None, now: datetime | None = None, **values) -> Lead:
+    now = now or timezone.now()
+    values = _clean_lead_values(values)
+    with transaction.atomic():
+        lead = Lead(stage=Stage.NEW, stage_changed_at=now, **values)
+        lead.full_clean(exclude=["organization", "stage_changed_at"], validate_unique=False)
+        _rescore(lead, now)
+        _save_unique(lead)
+        LeadTransition.objects.create(
+            lead=lead, from_stage="", to_stage=Stage.NEW, actor=actor, at=now, reason="Created"
+        )
+        _progress(lead, actor=actor, now=now)
+    return lead
+
+
+def _save_unique(lead: Lead) -> None:
+    """Save, turning a duplicate email or external id into a field-level error."""
+    duplicates = Lead.objects.exclude(pk=lead.pk)
+    if lead.email and duplicates.filter(email__iexact=lead.email).exists():
+        raise ValidationError({"email": "Another lead already has this email address."})
+    if lead.external_id and duplicates.filter(external_id=lead.external_id).exists():
+        raise ValidationError({"external_id": "Another lead already has this external id."})
+    lead.save()
+
+
+def lead_update(*, lead: Lead, actor: User | None, now: datetime | None = None, **values) -> Lead:
+    now = now or timezone.now()
+    values = _clean_lead_values(values)
+    with transaction.atomic():
+        for name, value in values.items():
+            setattr(lead, name, value)
+        lead.full_clean(exclude=["organization"], validate_unique=False)
+        _rescore(lead, now)
+        _save_unique(lead)
+        _progress(lead, actor=actor, now=now)
+    return lead
+
+
+def lead_upsert(*, actor: User | None, now: datetime | None = None, **values) -> tuple[Lead, bool]:
+    """Create or update the lead with this external id, else this email. Returns (lead, created)."""
+    external_id, email = values.get("external_id") or "", (values.get("email") or "").lower()
+    existing = None
+    if external_id:
+        existing = Lead.objects.filter(external_id=external_id).first()
+    if existing is None and email:
+        existing = Lead.objects.filter(email__iexact=email).first()
+    if existing is None:
+        return lead_create(actor=actor, now=now, **values), True
+    return lead_update(lead=existing, actor=actor, now=now, **values), False
+
+
+def lead_mark_mql(*, lead: Lead, actor: User, reason: str = "", now=None) -> Lead:
+    """Marketing marks a lead as marketing-qualified by hand (when the policy allows it)."""
+    policy = policy_ensure()
+    if not policy.mql_manual_marking:
+        raise ValidationError({"stage": "The qualification policy does not allow manual MQLs."})
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead_transition(lead=lead, to_stage=Stage.MQL, actor=actor, policy=policy, now=now,
+                        reason=reason or "Marked as MQL by marketing.")  # fmt: skip
+        _progress(lead, actor=actor, now=now)
+    return lead
+
+
+def lead_force_qualify(*, lead: Lead, actor: User, reason: str, now=None) -> Lead:
+    """Marketing hands an MQL to sales although it misses the policy; the reason is recorded."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why this lead should skip the policy."})
+    if lead.stage != Stage.MQL:
+        raise ValidationError({"stage": "Only an MQL can be force-qualified."})
+    now = now or timezone.now()
+    with transaction.atomic():
+        _qualify(lead, policy=policy_ensure(), actor=actor, now=now,
+                 reason=f"Force-qualified: {reason.strip()}")  # fmt: skip
+    return lead
+
+
+# --- assignment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    rep: SalesRep | None
+    why: str
+
+
+def _open_sqls_by_owner() -> dict[int, int]:
+    rows = (
+        Lead.objects.filter(stage=Stage.SQL, owner__isnull=False)
+        .values("owner_id")
+        .annotate(open=Count("id"))
+    )
+    return {row["owner_id"]: row["open"] for row in rows}
+
+
+def _choose_rep(lead: Lead) -> Assignment:
+    """Rules first (by priority), then round-robin: the eligible rep assigned longest ago."""
+    sales_user_ids = Membership.objects.filter(role=Role.SALES, user__is_active=True).values(
+        "user_id"
+    )
+    # SKIP LOCKED: two assignments at once never pick the same pointer row and never wait.
+    reps = list(
+        SalesRep.objects.filter(accepting_leads=True, user_id__in=sales_user_ids)
+        .select_for_update(skip_locked=True)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    )
+    if not reps:
+        return Assignment(None, "No sales rep is accepting leads.")
+    load = _open_sqls_by_owner()
+    available = [r for r in reps if r.capacity is None or load.get(r.user_id, 0) < r.capacity]
+    if not available:
+        return Assignment(None, "Every sales rep is at capacity.")
+    by_id = {r.pk: r for r in available}
+    for rule in selectors.assignment_rules():
+        if rule.rep_id in by_id and _rule_matches(rule, lead):
+            return Assignment(by_id[rule.rep_id], f"Assignment rule #{rule.pk}.")
+    return Assignment(available[0], "Round-robin.")
+
+
+def _rule_matches(rule, lead: Lead) -> bool:
+    if rule.industry and rule.industry.lower() != lead.industry.lower():
+        return False
+    if rule.territory and rule.territory.lower() != lead.territory.lower():
+        return False
+    if rule.company_size_min is not None and (lead.company_size or 0) < rule.company_size_min:
+        return False
+    return not (
+        rule.company_size_max is not None
+        and (lead.company_size is None or lead.company_size > rule.company_size_max)
+    )
+
+
+def lead_assign(*, lead: Lead, actor: User | None, now: datetime | None = None) -> Assignment:
+    """Give an SQL an owner. Without an available rep it stays unassigned (and says why)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _choose_rep(lead)
+        if assignment.rep is not None:
+            SalesRep.objects.filter(pk=assignment.rep.pk).update(last_assigned_at=now)
+            Lead.objects.filter(pk=lead.pk).update(owner=assignment.rep.user_id, updated_at=now)
+            lead.owner_id = assignment.rep.user_id
+        LeadTransition.objects.create(
+            lead=lead, from_stage=lead.stage, to_stage=lead.stage, actor=actor, at=now,
+            reason=f"Assigned to {assignment.rep.user}: {assignment.why}"
+            if assignment.rep else f"Not assigned: {assignment.why}",
+        )  # fmt: skip
+    return assignment
+
+
+def lead_reassign(*, lead: Lead, owner: User, actor: User, now=None) -> Lead:
+    """Hand a lead to another rep. The hand-off clock keeps running: the lead waited anyway."""
+    if not Membership.objects.filter(user=owner, role=Role.SALES).exists():
+        raise ValidationError({"owner": "Choose a sales member of this organization."})
+    now = now or timezone.now()
+    previous = lead.owner
+    with transaction.atomic():
+        Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=now)
+        lead.owner = owner
+        LeadTransition.objects.create(
+            lead=lead, from_stage=lead.stage, to_stage=lead.stage, actor=actor, at=now,
+            reason=f"Reassigned from {previous or 'nobody'} to {owner}.",
+        )  # fmt: skip
+    return lead
+
+
+# --- hand-off ---------------------------------------------------------------------------------
+
+
+def _require_owner_or_admin(lead: Lead, actor: User) -> None:
+    if lead.owner_id == actor.pk:
+        return
+    if Membership.objects.filter(user=actor, role=Role.ADMIN).exists():
+        return
+    raise PermissionDenied("Only the lead's owner (or a RevOps admin) can do this.")
+
+
+def lead_accept(*, lead: Lead, actor: User, now=None) -> Lead:
+    _require_owner_or_admin(lead, actor)
+    return lead_transition(lead=lead, to_stage=Stage.ACCEPTED, actor=actor, now=now,
+                           reason="Accepted by sales.")  # fmt: skip
+
+
+def lead_reject(*, lead: Lead, actor: User, reason_id: int, comment: str = "", now=None) -> Lead:
+    """Sales rejects the hand-off; the lead and the reason land in marketing's inbox."""
+    _require_owner_or_admin(lead, actor)
+    reason = _reason(ReasonKind.REJECTION, reason_id, "reason_id")
+    with transaction.atomic():
+        lead_transition(lead=lead, to_stage=Stage.REJECTED, actor=actor, now=now,
+                        reason=f"{reason.label}. {comment}".strip())  # fmt: skip
+        LeadFeedback.objects.create(
+            lead=lead, rater=actor, rating=1, tags=[reason.label], comment=comment,
+            from_rejection=True,
+        )  # fmt: skip
+    return lead
+
+
+def touch_log(*, lead: Lead, actor: User, kind: str, note: str = "", at=None) -> Touch:
+    """Log a call, email or meeting. The owner's first touch is recorded to the microsecond:
+    it is what the sales follow-up SLA measures."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        touch = Touch(lead=lead, rep=actor, kind=kind, note=note, at=at)
+        touch.full_clean(exclude=["organization", "lead", "rep"])
+        touch.save()
+        if lead.owner_id == actor.pk:
+            # Conditional: an earlier touch logged later (back-dated) still wins.
+            Lead.objects.filter(pk=lead.pk).filter(
+                Q(first_touch_at__isnull=True) | Q(first_touch_at__gt=at)
+            ).update(first_touch_at=at)
+            lead.refresh_from_db(fields=["first_touch_at"])
+    return touch
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+
+def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="") -> LeadFeedback:
+    """A rep's one-click lead-quality rating; it opens an item in marketing's inbox."""
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValidationError({"rating": "Rate from 1 (junk) to 5 (excellent)."})
+    tags = list(
+        Reason.objects.filter(kind=ReasonKind.FEEDBACK, pk__in=list(tag_ids)).values_list(
+            "label", flat=True
+        )
+    )
+    if len(tags) != len(set(tag_ids)):
+        raise ValidationError({"tag_ids": "Choose tags from the organization's list."})
+    return LeadFeedback.objects.create(
+        lead=lead, rater=actor, rating=rating, tags=tags, comment=comment[:5000]
+    )
+
+
+def feedback_acknowledge(*, item: LeadFeedback, actor: User, response: str = "", now=None):
+    now = now or timezone.now()
+    claimed = LeadFeedback.objects.filter(pk=item.pk, status=FeedbackStatus.OPEN).update(
+        status=FeedbackStatus.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor,
+        response=response or item.response, updated_at=now,
+    )  # fmt: skip
+    if claimed != 1:
+        raise ValidationError({"status": "Only an open item can be acknowledged."})
+    item.refresh_from_db()
+    return item
+
+
+def feedback_resolve(*, item: LeadFeedback, actor: User, response: str, now=None):
+    if not response.strip():
+        raise ValidationError({"response": "Say what marketing changed in response."})
+    now = now or timezone.now()
+    resolved = LeadFeedback.objects.filter(pk=item.pk).exclude(
+        status=FeedbackStatus.RESOLVED
+    ).update(
+        status=FeedbackStatus.RESOLVED, resolved_at=now, resolved_by=actor, response=response,
+        # Resolving an unacknowledged item acknowledges it at the same moment.
+        acknowledged_at=item.acknowledged_at or now, acknowledged_by=item.acknowledged_by or actor,
+        updated_at=now,
+    )  # fmt: skip
+    if resolved != 1:
+        raise ValidationError({"status": "This item is already resolved."})
+    item.refresh_from_db()
+    return item
+
+
+# --- opportunities ----------------------------------------------------------------------------
+
+
+def lead_convert(*, lead: Lead, actor: User, amount: Decimal, expected_close_on=None,
+                 probability: int = 20, name: str = "", now=None) -> Opportunity:  # fmt: skip
+    """An accepted lead becomes an opportunity."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead_transition(lead=lead, to_stage=Stage.OPPORTUNITY, actor=actor, now=now,
+                        reason="Converted to an opportunity.")  # fmt: skip
+        opportunity = Opportunity(
+            lead=lead,
+            name=name or f"{lead.company_name or lead} opportunity",
+            amount=amount,
+            currency=current_organization().currency,
+            expected_close_on=expected_close_on,
+            probability=probability,
+        )
+        opportunity.full_clean(exclude=["organization", "lead"])
+        opportunity.save()
+    return opportunity
+
+
+def opportunity_win(*, opportunity: Opportunity, actor: User, value: Decimal | None = None,
+                    now=None) -> Opportunity:  # fmt: skip
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead_transition(lead=opportunity.lead, to_stage=Stage.WON, actor=actor, now=now,
+                        reason="Deal won.")  # fmt: skip
+        opportunity.status, opportunity.closed_at = OpportunityStatus.WON, now
+        opportunity.won_value = opportunity.amount if value is None else value
+        opportunity.probability = 100
+        opportunity.save()
+    return opportunity
+
+
+def opportunity_lose(*, opportunity: Opportunity, actor: User, reason_id: int, now=None):
+    reason = _reason(ReasonKind.LOSS, reason_id, "reason_id")
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead_transition(lead=opportunity.lead, to_stage=Stage.LOST, actor=actor, now=now,
+                        reason=f"Deal lost: {reason.label}.")  # fmt: skip
+        opportunity.status, opportunity.closed_at = OpportunityStatus.LOST, now
+        opportunity.loss_reason, opportunity.probability = reason, 0
+        opportunity.save()
+    return opportunity
+
+
+# --- engagement -------------------------------------------------------------------------------
+
+
+def engagement_record(*, lead: Lead, kind: str, occurred_at=None, detail: str = "",
+                      now=None) -> Lead:  # fmt: skip
+    """An engagement event (form fill, pricing visit...): rescore and apply the MQL rule."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        event = EngagementEvent(lead=lead, kind=kind, occurred_at=occurred_at or now,
+                                detail=detail[:300])  # fmt: skip
+        event.full_clean(exclude=["organization", "lead"])
+        event.save()
+        _rescore(lead, now)
+        Lead.objects.filter(pk=lead.pk).update(
+            score=lead.score, score_breakdown=lead.score_breakdown, updated_at=now
+        )
+        _progress(lead, actor=None, now=now)
+    return lead
