@@ -474,3 +474,39 @@ class LeadFeedback(TenantModel):
             # The inbox: open items first, newest first.
             models.Index(fields=["organization", "status", "-created_at"], name="feedback_inbox"),
         ]
+
+
+class InboundWebhook(TenantModel):
+    """The organization's signed intake endpoint for marketing tools' form submissions."""
+
+    # Kept readable: the server must recompute each HMAC (as Stripe and GitHub do).
+    signing_secret = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="inboundwebhook_one_per_org"),
+        ]
+
+
+class InboundDelivery(TenantModel):
+    """One accepted webhook request: replay protection and idempotent retries."""
+
+    signature = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_lead = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # A captured request sent again is refused: its signature was already used.
+            models.UniqueConstraint(
+                fields=["organization", "signature"], name="delivery_unique_signature"
+            ),
+            # A retry with the same Idempotency-Key returns the first result.
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="delivery_unique_idempotency_key",
+            ),
+        ]
