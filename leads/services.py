@@ -289,6 +289,13 @@ class Assignment:
     rep: SalesRep | None
     why: str
 
+    @property
+    def note(self) -> str:
+        """The line the lead's timeline shows."""
+        if self.rep is None:
+            return f"Not assigned: {self.why}"
+        return f"Assigned to {self.rep.user}: {self.why}"
+
 
 def _open_sqls_by_owner() -> dict[int, int]:
     rows = (
@@ -299,28 +306,52 @@ def _open_sqls_by_owner() -> dict[int, int]:
     return {row["owner_id"]: row["open"] for row in rows}
 
 
-def _choose_rep(lead: Lead) -> Assignment:
-    """Rules first (by priority), then round-robin: the eligible rep assigned longest ago."""
-    sales_user_ids = Membership.objects.filter(role=Role.SALES, user__is_active=True).values(
-        "user_id"
-    )
-    # SKIP LOCKED: two assignments at once never pick the same pointer row and never wait.
-    reps = list(
-        SalesRep.objects.filter(accepting_leads=True, user_id__in=sales_user_ids)
-        .select_for_update(skip_locked=True)
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-    )
-    if not reps:
-        return Assignment(None, "No sales rep is accepting leads.")
-    load = _open_sqls_by_owner()
-    available = [r for r in reps if r.capacity is None or load.get(r.user_id, 0) < r.capacity]
-    if not available:
-        return Assignment(None, "Every sales rep is at capacity.")
-    by_id = {r.pk: r for r in available}
-    for rule in selectors.assignment_rules():
-        if rule.rep_id in by_id and _rule_matches(rule, lead):
-            return Assignment(by_id[rule.rep_id], f"Assignment rule #{rule.pk}.")
-    return Assignment(available[0], "Round-robin.")
+class AssignmentPlanner:
+    """Chooses owners for one or many SQLs in a transaction: rules by priority first, then
+    round-robin (the eligible rep assigned longest ago), never past a rep's capacity.
+
+    Rep rows are read FOR UPDATE SKIP LOCKED: concurrent hand-offs never wait on each other and
+    never both take the same rep's turn.
+    """
+
+    def __init__(self):
+        sales_user_ids = Membership.objects.filter(role=Role.SALES, user__is_active=True).values(
+            "user_id"
+        )
+        self.reps = list(
+            SalesRep.objects.filter(accepting_leads=True, user_id__in=sales_user_ids)
+            .select_related("user")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        )
+        self.load = _open_sqls_by_owner()
+        self.rules = list(selectors.assignment_rules())
+        self._used: dict[int, SalesRep] = {}
+
+    def pick(self, lead: Lead, now: datetime) -> Assignment:
+        if not self.reps:
+            return Assignment(None, "No sales rep is accepting leads.")
+        available = [
+            r for r in self.reps if r.capacity is None or self.load.get(r.user_id, 0) < r.capacity
+        ]
+        if not available:
+            return Assignment(None, "Every sales rep is at capacity.")
+        by_id = {r.pk: r for r in available}
+        rule = next((r for r in self.rules if r.rep_id in by_id and _rule_matches(r, lead)), None)
+        if rule is not None:
+            rep, why = by_id[rule.rep_id], f"Assignment rule #{rule.pk}."
+        else:
+            rep, why = available[0], "Round-robin."
+        self.load[rep.user_id] = self.load.get(rep.user_id, 0) + 1
+        rep.last_assigned_at = now
+        self.reps.remove(rep)
+        self.reps.append(rep)  # its turn comes again after everyone else's
+        self._used[rep.pk] = rep
+        return Assignment(rep, why)
+
+    def save(self) -> None:
+        for rep in self._used.values():
+            SalesRep.objects.filter(pk=rep.pk).update(last_assigned_at=rep.last_assigned_at)
 
 
 def _rule_matches(rule, lead: Lead) -> bool:
@@ -340,15 +371,15 @@ def lead_assign(*, lead: Lead, actor: User | None, now: datetime | None = None) 
     """Give an SQL an owner. Without an available rep it stays unassigned (and says why)."""
     now = now or timezone.now()
     with transaction.atomic():
-        assignment = _choose_rep(lead)
+        planner = AssignmentPlanner()
+        assignment = planner.pick(lead, now)
+        planner.save()
         if assignment.rep is not None:
-            SalesRep.objects.filter(pk=assignment.rep.pk).update(last_assigned_at=now)
             Lead.objects.filter(pk=lead.pk).update(owner=assignment.rep.user_id, updated_at=now)
             lead.owner_id = assignment.rep.user_id
         LeadTransition.objects.create(
             lead=lead, from_stage=lead.stage, to_stage=lead.stage, actor=actor, at=now,
-            reason=f"Assigned to {assignment.rep.user}: {assignment.why}"
-            if assignment.rep else f"Not assigned: {assignment.why}",
+            reason=assignment.note,
         )  # fmt: skip
     return assignment
 
@@ -532,3 +563,129 @@ def engagement_record(*, lead: Lead, kind: str, occurred_at=None, detail: str = 
         )
         _progress(lead, actor=None, now=now)
     return lead
+
+
+# --- bulk intake ------------------------------------------------------------------------------
+
+BULK_LIMIT = 1000
+
+
+@dataclass
+class BulkItemResult:
+    index: int
+    status: str  # created, updated, error
+    lead_id: int | None = None
+    errors: dict | None = None
+
+
+def _bulk_key(values: dict) -> tuple[str, str]:
+    return (values.get("external_id") or "", (values.get("email") or "").strip().lower())
+
+
+def leads_bulk_upsert(
+    *, actor: User | None, rows: list[dict], now: datetime | None = None
+) -> list[BulkItemResult]:
+    """Create or update up to BULK_LIMIT leads in one transaction, reporting each item.
+
+    New leads take the set-based path: validated one by one, then scored, qualified and assigned
+    in memory against the policy, rules and reps read once, and written with a few bulk INSERTs.
+    Rows matching an existing lead (external id, else email) go through `lead_update`. A bad row
+    is reported with its field errors and does not stop the others.
+    """
+    if len(rows) > BULK_LIMIT:
+        raise ValidationError({"leads": f"Send at most {BULK_LIMIT} leads per request."})
+    now = now or timezone.now()
+    results = [BulkItemResult(index=i, status="error") for i in range(len(rows))]
+    policy = policy_ensure()
+    rules = selectors.scoring_rules()
+    with transaction.atomic():
+        keys = [_bulk_key(row) if isinstance(row, dict) else ("", "") for row in rows]
+        external_ids = {k[0] for k in keys if k[0]}
+        emails = {k[1] for k in keys if k[1]}
+        existing_by_external = {
+            lead.external_id: lead for lead in Lead.objects.filter(external_id__in=external_ids)
+        }
+        existing_by_email = {
+            lead.email.lower(): lead for lead in Lead.objects.filter(email__in=emails)
+        }
+        seen: set[tuple[str, str]] = set()
+        new_leads: list[tuple[int, Lead]] = []
+        for index, row in enumerate(rows):
+            result = results[index]
+            if not isinstance(row, dict):
+                result.errors = {"non_field_errors": ["Each lead must be an object."]}
+                continue
+            external_id, email = keys[index]
+            duplicate = (external_id and ("x", external_id) in seen) or (
+                email and ("e", email) in seen
+            )
+            if duplicate:
+                result.errors = {"non_field_errors": ["The same lead appears twice in this batch."]}
+                continue
+            seen.update({("x", external_id)} if external_id else set())
+            seen.update({("e", email)} if email else set())
+            existing = existing_by_external.get(external_id) or existing_by_email.get(email)
+            try:
+                with transaction.atomic():  # a savepoint: a failing row leaves no trace
+                    if existing is not None:
+                        lead = lead_update(lead=existing, actor=actor, now=now, **row)
+                        result.status, result.lead_id = "updated", lead.pk
+                        continue
+                    values = _clean_lead_values(dict(row))
+                    lead = Lead(stage=Stage.NEW, stage_changed_at=now, **values)
+                    lead.full_clean(exclude=["organization", "stage_changed_at"],
+                                    validate_unique=False)  # fmt: skip
+            except ValidationError as error:
+                result.errors = (
+                    error.message_dict
+                    if hasattr(error, "error_dict")
+                    else {"non_field_errors": error.messages}
+                )
+                continue
+            new_leads.append((index, lead))
+        _bulk_create_new(new_leads, results, actor=actor, policy=policy, rules=rules, now=now)
+    return results
+
+
+def _bulk_create_new(new_leads, results, *, actor, policy, rules, now) -> None:
+    """Score, qualify and assign new leads in memory, then write them in bulk."""
+    organization = current_organization()
+    planner = None
+    notes: dict[int, list[tuple[str, str, str, QualificationPolicy | None]]] = {}
+    for index, lead in new_leads:
+        lead.organization = organization
+        lead.score, lead.score_breakdown = score_compute(lead, rules, [], now)
+        steps = [("", Stage.NEW, "Created", None)]
+        if policy.mql_score_threshold is not None and lead.score >= policy.mql_score_threshold:
+            steps.append((Stage.NEW, Stage.MQL, f"Score {lead.score} reached the MQL threshold "
+                          f"{policy.mql_score_threshold}.", policy))  # fmt: skip
+            result = bant_evaluate(lead, policy)
+            if result.qualifies:
+                held = ", ".join(c.label for c in result.criteria if c.holds)
+                steps.append((Stage.MQL, Stage.SQL,
+                              f"Meets policy v{policy.version}: {held}.", policy))  # fmt: skip
+                lead.qualified_by_policy, lead.handed_off_at = policy, now
+                planner = planner or AssignmentPlanner()
+                assignment = planner.pick(lead, now)
+                if assignment.rep is not None:
+                    lead.owner_id = assignment.rep.user_id
+                steps.append((Stage.SQL, Stage.SQL, assignment.note, None))
+        lead.stage = steps[-1][1]
+        notes[index] = steps
+    created = Lead.objects.bulk_create([lead for _, lead in new_leads], batch_size=1000)
+    if planner is not None:
+        planner.save()
+    LeadTransition.objects.bulk_create(
+        [
+            LeadTransition(
+                organization=organization, lead=lead, from_stage=from_stage, to_stage=to_stage,
+                actor=actor if from_stage == "" else None,  # later steps are automatic
+                at=now, reason=reason, policy=step_policy,
+            )
+            for (index, _), lead in zip(new_leads, created, strict=True)
+            for from_stage, to_stage, reason, step_policy in notes[index]
+        ],
+        batch_size=5000,
+    )  # fmt: skip
+    for (index, _), lead in zip(new_leads, created, strict=True):
+        results[index].status, results[index].lead_id = "created", lead.pk
