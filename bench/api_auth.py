@@ -20,12 +20,12 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, setup_test_environment
+from rest_framework.test import APIClient
 
-from revops.tenancy.context import organization_scope  # noqa: E402
-from revops.tenancy.models import ApiToken, Membership, Organization, Role, User  # noqa: E402
+from revops.tenancy.context import organization_scope
+from revops.tenancy.models import ApiToken, Membership, Organization, Role, User
 
 ORGANIZATIONS = 1_000
 MEMBERS_PER_ORGANIZATION = 5

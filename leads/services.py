@@ -209,7 +209,7 @@ def lead_create(*, actor: User | None, now: datetime | None = None, **values) ->
     values = _clean_lead_values(values)
     with transaction.atomic():
         lead = Lead(stage=Stage.NEW, stage_changed_at=now, **values)
-        lead.full_clean(exclude=["organization", "stage_changed_at"], validate_unique=False)
+        lead.clean_fields(exclude=["organization", "stage_changed_at"])
         _rescore(lead, now)
         _save_unique(lead)
         LeadTransition.objects.create(
@@ -235,7 +235,7 @@ def lead_update(*, lead: Lead, actor: User | None, now: datetime | None = None, 
     with transaction.atomic():
         for name, value in values.items():
             setattr(lead, name, value)
-        lead.full_clean(exclude=["organization"], validate_unique=False)
+        lead.clean_fields(exclude=["organization"])
         _rescore(lead, now)
         _save_unique(lead)
         _progress(lead, actor=actor, now=now)
@@ -578,6 +578,14 @@ class BulkItemResult:
     errors: dict | None = None
 
 
+def _error_dict(error: Exception) -> dict:
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return error.message_dict
+        return {"non_field_errors": error.messages}
+    return {"non_field_errors": [str(error)]}
+
+
 def _bulk_key(values: dict) -> tuple[str, str]:
     return (values.get("external_id") or "", (values.get("email") or "").strip().lower())
 
@@ -626,21 +634,16 @@ def leads_bulk_upsert(
             seen.update({("e", email)} if email else set())
             existing = existing_by_external.get(external_id) or existing_by_email.get(email)
             try:
-                with transaction.atomic():  # a savepoint: a failing row leaves no trace
-                    if existing is not None:
+                if existing is not None:
+                    with transaction.atomic():  # a savepoint: a failing update leaves no trace
                         lead = lead_update(lead=existing, actor=actor, now=now, **row)
-                        result.status, result.lead_id = "updated", lead.pk
-                        continue
-                    values = _clean_lead_values(dict(row))
-                    lead = Lead(stage=Stage.NEW, stage_changed_at=now, **values)
-                    lead.full_clean(exclude=["organization", "stage_changed_at"],
-                                    validate_unique=False)  # fmt: skip
-            except ValidationError as error:
-                result.errors = (
-                    error.message_dict
-                    if hasattr(error, "error_dict")
-                    else {"non_field_errors": error.messages}
-                )
+                    result.status, result.lead_id = "updated", lead.pk
+                    continue
+                # New rows are only validated here (no SQL), so they need no savepoint.
+                lead = Lead(stage=Stage.NEW, stage_changed_at=now, **_clean_lead_values(dict(row)))
+                lead.clean_fields(exclude=["organization", "stage_changed_at"])
+            except (ValidationError, TypeError) as error:
+                result.errors = _error_dict(error)
                 continue
             new_leads.append((index, lead))
         _bulk_create_new(new_leads, results, actor=actor, policy=policy, rules=rules, now=now)
