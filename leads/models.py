@@ -510,3 +510,43 @@ class InboundDelivery(TenantModel):
                 name="delivery_unique_idempotency_key",
             ),
         ]
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class LeadImport(TenantModel):
+    """A CSV upload being imported in the background, with its progress and rejected rows.
+
+    The file's text is kept in the row, not on a web server's disk, so any worker can process it.
+    """
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    # CSV header → lead field ("" = ignored); first_name/last_name are joined into full_name.
+    mapping = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    # Rows handled so far; a chunk's rows and this counter commit together, so a re-run resumes.
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)  # [{"line": 7, "reason": "email: Enter a valid..."}]
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else round(100 * self.processed_rows / self.total_rows)
