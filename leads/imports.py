@@ -20,20 +20,26 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_STORED_ERRORS = 5000
 
 
-def lead_import_create(
-    *,
-    actor: User | None,
-    filename: str,
-    content: str,
-    mapping: dict[str, str],
-    in_background: bool = True,
+def lead_import_upload(
+    *, actor: User | None, filename: str, content: str, preset: str | None = None
 ) -> LeadImport:
-    """Store an upload; unless told otherwise, a worker imports it after this commits."""
+    """Keep an uploaded file as a draft import with a guessed column map, for review."""
     if len(content.encode()) > MAX_BYTES:
         raise ValidationError({"file": "The file is larger than 20 MB; split it."})
     headers, rows = csv_io.read_csv(content)
     if not headers:
         raise ValidationError({"file": "The file has no header row."})
+    return LeadImport.objects.create(
+        uploaded_by=actor, filename=filename[:255], content=content,
+        mapping=csv_io.guess_mapping(headers, preset), total_rows=sum(1 for _ in rows),
+    )  # fmt: skip
+
+
+def lead_import_start(
+    *, lead_import: LeadImport, mapping: dict[str, str], in_background: bool = True
+) -> LeadImport:
+    """Confirm the column map and queue the import (a worker runs it after this commits)."""
+    headers, _rows = csv_io.read_csv(lead_import.content)
     unknown = {f for f in mapping.values() if f and f not in csv_io.IMPORTABLE_FIELDS}
     if unknown:
         raise ValidationError({"mapping": f"Not lead fields: {', '.join(sorted(unknown))}."})
@@ -42,20 +48,35 @@ def lead_import_create(
         raise ValidationError(
             {"mapping": f"Not columns of the file: {', '.join(sorted(missing))}."}
         )
-    targets = set(mapping.values())
-    if not targets & {"email", "external_id"}:
+    if not set(mapping.values()) & {"email", "external_id"}:
         raise ValidationError(
             {"mapping": "Map a column to email or external id, so re-imports update leads."}
         )
-    lead_import = LeadImport.objects.create(
-        uploaded_by=actor, filename=filename[:255], content=content, mapping=mapping,
-        total_rows=sum(1 for _ in rows),
-    )  # fmt: skip
+    claimed = LeadImport.objects.filter(pk=lead_import.pk, status=ImportStatus.DRAFT).update(
+        mapping=mapping, status=ImportStatus.PENDING, updated_at=timezone.now()
+    )
+    if claimed != 1:
+        raise ValidationError({"status": "This import has already started."})
+    lead_import.refresh_from_db()
     if in_background:
         from leads.tasks import lead_import_run
 
         lead_import_run.delay_on_commit(lead_import.organization_id, lead_import.pk)
     return lead_import
+
+
+def lead_import_create(
+    *,
+    actor: User | None,
+    filename: str,
+    content: str,
+    mapping: dict[str, str],
+    in_background: bool = True,
+) -> LeadImport:
+    """Upload and start in one step (the command line and the API)."""
+    with transaction.atomic():
+        draft = lead_import_upload(actor=actor, filename=filename, content=content)
+        return lead_import_start(lead_import=draft, mapping=mapping, in_background=in_background)
 
 
 def _describe(errors: dict) -> str:
@@ -81,14 +102,14 @@ def lead_import_process(*, lead_import_id: int, chunk_rows: int = CHUNK_ROWS) ->
 
 def _process(lead_import_id: int, chunk_rows: int) -> LeadImport:
     lead_import = LeadImport.objects.get(pk=lead_import_id)
-    if lead_import.status in (ImportStatus.DONE, ImportStatus.FAILED):
+    if lead_import.status not in (ImportStatus.PENDING, ImportStatus.RUNNING):
         return lead_import
     _headers, rows = csv_io.read_csv(lead_import.content)
     position = 0
     while True:
         with transaction.atomic():
             lead_import = LeadImport.objects.select_for_update().get(pk=lead_import_id)
-            if lead_import.status in (ImportStatus.DONE, ImportStatus.FAILED):
+            if lead_import.status not in (ImportStatus.PENDING, ImportStatus.RUNNING):
                 return lead_import
             # Another runner may have moved on meanwhile: skip what it already imported.
             for _ in islice(rows, lead_import.processed_rows - position):

@@ -513,6 +513,7 @@ class InboundDelivery(TenantModel):
 
 
 class ImportStatus(models.TextChoices):
+    DRAFT = "draft", "Uploaded, columns to map"
     PENDING = "pending", "Waiting"
     RUNNING = "running", "Importing"
     DONE = "done", "Done"
@@ -533,7 +534,7 @@ class LeadImport(TenantModel):
     # CSV header → lead field ("" = ignored); first_name/last_name are joined into full_name.
     mapping = models.JSONField(default=dict)
     status = models.CharField(
-        max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.DRAFT
     )
     total_rows = models.PositiveIntegerField(default=0)
     # Rows handled so far; a chunk's rows and this counter commit together, so a re-run resumes.
