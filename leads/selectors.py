@@ -1,6 +1,6 @@
 """Reads for lead pages, the API and the services' decisions."""
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from leads.models import (
     AssignmentRule,
@@ -68,9 +68,18 @@ def rep_queue(*, rep: User) -> QuerySet[Lead]:
     )
 
 
+# Open items first, then acknowledged, then resolved.
+INBOX_ORDER = Case(
+    When(status=FeedbackStatus.OPEN, then=Value(0)),
+    When(status=FeedbackStatus.ACKNOWLEDGED, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
 def feedback_inbox(*, status: str | None = None, campaign_id=None, source=None, tag=None):
     items = LeadFeedback.objects.select_related("lead__campaign", "rater").order_by(
-        "status", "-created_at"
+        INBOX_ORDER, "-created_at", "-id"
     )
     if status in FeedbackStatus.values:
         items = items.filter(status=status)

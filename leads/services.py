@@ -17,6 +17,7 @@ from leads import selectors
 from leads.models import (
     ALLOWED_TRANSITIONS,
     DEFAULT_REASONS,
+    Campaign,
     EngagementEvent,
     FeedbackStatus,
     Lead,
@@ -96,7 +97,7 @@ def policy_create_version(
         policy = QualificationPolicy(
             version=latest.version + 1, created_by=actor, change_note=change_note[:300], **values
         )
-        policy.full_clean()
+        policy.full_clean(exclude=["organization"])
         policy.save()
     return policy
 
@@ -507,14 +508,13 @@ def lead_convert(*, lead: Lead, actor: User, amount: Decimal, expected_close_on=
     with transaction.atomic():
         lead_transition(lead=lead, to_stage=Stage.OPPORTUNITY, actor=actor, now=now,
                         reason="Converted to an opportunity.")  # fmt: skip
-        opportunity = Opportunity(
-            lead=lead,
-            name=name or f"{lead.company_name or lead} opportunity",
-            amount=amount,
-            currency=current_organization().currency,
-            expected_close_on=expected_close_on,
-            probability=probability,
-        )
+        # A lead recycled after a lost deal reopens its one opportunity rather than adding one.
+        opportunity = Opportunity.objects.filter(lead=lead).first() or Opportunity(lead=lead)
+        opportunity.name = name or f"{lead.company_name or lead} opportunity"
+        opportunity.amount, opportunity.currency = amount, current_organization().currency
+        opportunity.expected_close_on, opportunity.probability = expected_close_on, probability
+        opportunity.status = OpportunityStatus.OPEN
+        opportunity.closed_at = opportunity.won_value = opportunity.loss_reason = None
         opportunity.full_clean(exclude=["organization", "lead"])
         opportunity.save()
     return opportunity
@@ -616,6 +616,12 @@ def leads_bulk_upsert(
         existing_by_email = {
             lead.email.lower(): lead for lead in Lead.objects.filter(email__in=emails)
         }
+        # Raw rows name campaigns by id; only this organization's ids resolve.
+        campaign_ids = {
+            row["campaign"] for row in rows
+            if isinstance(row, dict) and isinstance(row.get("campaign"), int)
+        }  # fmt: skip
+        campaigns = {c.pk: c for c in Campaign.objects.filter(pk__in=campaign_ids)}
         seen: set[tuple[str, str]] = set()
         new_leads: list[tuple[int, Lead]] = []
         for index, row in enumerate(rows):
@@ -633,6 +639,12 @@ def leads_bulk_upsert(
             seen.update({("x", external_id)} if external_id else set())
             seen.update({("e", email)} if email else set())
             existing = existing_by_external.get(external_id) or existing_by_email.get(email)
+            row = dict(row)
+            if row.get("campaign") is not None and not isinstance(row["campaign"], Campaign):
+                row["campaign"] = campaigns.get(row["campaign"])
+                if row["campaign"] is None:
+                    result.errors = {"campaign": ["No campaign of this organization has this id."]}
+                    continue
             try:
                 if existing is not None:
                     with transaction.atomic():  # a savepoint: a failing update leaves no trace

@@ -198,6 +198,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per shared choice set, wherever a field uses it (source / channel, stage / to_stage).
+    "ENUM_NAME_OVERRIDES": {
+        "SourceChannelEnum": "leads.models.SourceChannel",
+        "StageEnum": "leads.models.Stage",
+        "AuthorityRoleEnum": "leads.models.AuthorityRole",
+        "CurrencyEnum": "revops.tenancy.models.CURRENCY_CHOICES",
+    },
 }
 
 CELERY_BROKER_URL = redis_url_for_celery(REDIS_URL)

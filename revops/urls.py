@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from leads import api as leads_api
+from leads import webhook_views
 from revops.tenancy import api as tenancy_api
 from revops.tenancy import views as tenancy_views
 
@@ -17,6 +19,7 @@ api_v1 = [
     path("me/", tenancy_api.WhoAmIView.as_view(), name="api-me"),
     path("organization/", tenancy_api.OrganizationView.as_view(), name="api-organization"),
     *router.urls,
+    *leads_api.router.urls,
 ]
 
 urlpatterns = [
@@ -25,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("hooks/o/<slug:org_slug>/leads/", webhook_views.inbound_lead, name="inbound-lead"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("revops.tenancy.urls")),

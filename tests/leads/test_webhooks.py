@@ -69,7 +69,9 @@ class InboundWebhookTests(TwoOrganizationsTestCase):
     def test_retries_with_an_idempotency_key_create_one_lead(self):
         first = self.post({"email": "retry@lead.test"}, key="form-42")
         # A retry is re-signed (fresh timestamp) but carries the same key.
-        retry = self.post({"email": "retry@lead.test"}, key="form-42", timestamp=int(time.time()) + 1)
+        retry = self.post(
+            {"email": "retry@lead.test"}, key="form-42", timestamp=int(time.time()) + 1
+        )
         assert first.status_code == 201 and retry.status_code == 200
         assert retry.json() == {"lead_id": first.json()["lead_id"], "created": True}
         assert self.leads(self.org_a) == ["retry@lead.test"]
