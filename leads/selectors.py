@@ -1,9 +1,10 @@
 """Reads for lead pages, the API and the services' decisions."""
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from leads.models import (
     AssignmentRule,
+    Campaign,
     FeedbackStatus,
     Lead,
     LeadFeedback,
@@ -46,6 +47,19 @@ def reasons(kind: str) -> QuerySet[Reason]:
     return Reason.objects.filter(kind=kind, active=True).order_by("label")
 
 
+def campaigns() -> QuerySet[Campaign]:
+    return Campaign.objects.order_by("name")
+
+
+def campaigns_with_counts() -> QuerySet[Campaign]:
+    """Campaigns with how many leads they brought, handed to sales, and won: one grouped query."""
+    return Campaign.objects.annotate(
+        lead_count=Count("leads"),
+        handed_off_count=Count("leads", filter=Q(leads__handed_off_at__isnull=False)),
+        won_count=Count("leads", filter=Q(leads__stage=Stage.WON)),
+    ).order_by("-starts_on", "name")
+
+
 def leads_list() -> QuerySet[Lead]:
     return Lead.objects.select_related("campaign", "owner")
 
@@ -53,7 +67,9 @@ def leads_list() -> QuerySet[Lead]:
 def lead_detail(pk: int) -> Lead | None:
     return (
         Lead.objects.select_related("campaign", "owner", "qualified_by_policy")
-        .prefetch_related("transitions__actor", "touches__rep", "feedback__rater")
+        .prefetch_related(
+            "transitions__actor", "transitions__policy", "touches__rep", "feedback__rater"
+        )
         .filter(pk=pk)
         .first()
     )
@@ -78,9 +94,9 @@ INBOX_ORDER = Case(
 
 
 def feedback_inbox(*, status: str | None = None, campaign_id=None, source=None, tag=None):
-    items = LeadFeedback.objects.select_related("lead__campaign", "rater").order_by(
-        INBOX_ORDER, "-created_at", "-id"
-    )
+    items = LeadFeedback.objects.select_related(
+        "lead__campaign", "rater", "acknowledged_by", "resolved_by"
+    ).order_by(INBOX_ORDER, "-created_at", "-id")
     if status in FeedbackStatus.values:
         items = items.filter(status=status)
     if campaign_id:

@@ -126,6 +126,21 @@ def _reason(kind: str, reason_id: int | None, field: str) -> Reason:
     return reason
 
 
+# --- campaigns --------------------------------------------------------------------------------
+
+
+def campaign_create(*, actor: User | None, name: str, channel: str, starts_on=None,
+                    ends_on=None, budget=None) -> Campaign:  # fmt: skip
+    name = name.strip()
+    if Campaign.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": "A campaign with this name already exists."})
+    campaign = Campaign(name=name, channel=channel, starts_on=starts_on, ends_on=ends_on,
+                        budget=budget)  # fmt: skip
+    campaign.full_clean(exclude=["organization"], validate_unique=False)
+    campaign.save()
+    return campaign
+
+
 # --- lifecycle --------------------------------------------------------------------------------
 
 
@@ -200,6 +215,9 @@ def _clean_lead_values(values: dict) -> dict:
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
         raise ValidationError({name: "Not a lead field." for name in sorted(unknown)})
+    for key in ("email", "external_id"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise ValidationError({key: "Send text."})
     if values.get("email"):
         values["email"] = values["email"].strip().lower()
     return values
@@ -245,7 +263,8 @@ def lead_update(*, lead: Lead, actor: User | None, now: datetime | None = None, 
 
 def lead_upsert(*, actor: User | None, now: datetime | None = None, **values) -> tuple[Lead, bool]:
     """Create or update the lead with this external id, else this email. Returns (lead, created)."""
-    external_id, email = values.get("external_id") or "", (values.get("email") or "").lower()
+    values = _clean_lead_values(values)
+    external_id, email = values.get("external_id") or "", values.get("email") or ""
     existing = None
     if external_id:
         existing = Lead.objects.filter(external_id=external_id).first()
@@ -434,7 +453,8 @@ def lead_reject(*, lead: Lead, actor: User, reason_id: int, comment: str = "", n
 
 def touch_log(*, lead: Lead, actor: User, kind: str, note: str = "", at=None) -> Touch:
     """Log a call, email or meeting. The owner's first touch is recorded to the microsecond:
-    it is what the sales follow-up SLA measures."""
+    it is what the sales follow-up SLA measures. Others may log touches too (a colleague
+    covering); they never stop the owner's clock."""
     at = at or timezone.now()
     with transaction.atomic():
         touch = Touch(lead=lead, rep=actor, kind=kind, note=note, at=at)
@@ -457,9 +477,9 @@ def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ValidationError({"rating": "Rate from 1 (junk) to 5 (excellent)."})
     tags = list(
-        Reason.objects.filter(kind=ReasonKind.FEEDBACK, pk__in=list(tag_ids)).values_list(
-            "label", flat=True
-        )
+        Reason.objects.filter(
+            kind=ReasonKind.FEEDBACK, active=True, pk__in=list(tag_ids)
+        ).values_list("label", flat=True)
     )
     if len(tags) != len(set(tag_ids)):
         raise ValidationError({"tag_ids": "Choose tags from the organization's list."})
@@ -587,7 +607,12 @@ def _error_dict(error: Exception) -> dict:
 
 
 def _bulk_key(values: dict) -> tuple[str, str]:
-    return (values.get("external_id") or "", (values.get("email") or "").strip().lower())
+    """(external id, email) to match on; a non-text value matches nothing (validation says why)."""
+    external_id, email = values.get("external_id"), values.get("email")
+    return (
+        external_id if isinstance(external_id, str) else "",
+        email.strip().lower() if isinstance(email, str) else "",
+    )
 
 
 def leads_bulk_upsert(
