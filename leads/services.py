@@ -585,6 +585,44 @@ def engagement_record(*, lead: Lead, kind: str, occurred_at=None, detail: str = 
     return lead
 
 
+# --- rescoring --------------------------------------------------------------------------------
+
+# Stages where the score still decides something (the MQL rule).
+SCORED_STAGES = (Stage.NEW, Stage.MQL, Stage.NURTURE)
+RESCORE_CHUNK = 1000
+
+
+def leads_rescore(*, now: datetime | None = None) -> int:
+    """Recompute scores of leads the MQL rule still applies to (after a rule change, or daily
+    as engagement decays); a NEW lead that now reaches the threshold becomes an MQL. Safe to
+    run twice: it only writes scores that changed. Returns how many leads changed score."""
+    now = now or timezone.now()
+    rules = selectors.scoring_rules()
+    changed = 0
+    last_id = 0
+    while True:
+        chunk = list(
+            Lead.objects.filter(stage__in=SCORED_STAGES, pk__gt=last_id)
+            .prefetch_related("events")
+            .order_by("pk")[:RESCORE_CHUNK]
+        )
+        if not chunk:
+            return changed
+        last_id = chunk[-1].pk
+        updated = []
+        for lead in chunk:
+            score, breakdown = score_compute(lead, rules, lead.events.all(), now)
+            if (score, breakdown) != (lead.score, lead.score_breakdown):
+                lead.score, lead.score_breakdown = score, breakdown
+                updated.append(lead)
+        with transaction.atomic():
+            Lead.objects.bulk_update(updated, ["score", "score_breakdown"], batch_size=500)
+            for lead in updated:
+                if lead.stage == Stage.NEW:
+                    _progress(lead, actor=None, now=now)
+        changed += len(updated)
+
+
 # --- bulk intake ------------------------------------------------------------------------------
 
 BULK_LIMIT = 1000

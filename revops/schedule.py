@@ -1,7 +1,12 @@
-"""Every periodic job, in one place. Each entry expires so a backlog never runs stale copies.
+"""Every periodic job, in one place. Each entry expires so a backlog never runs stale copies."""
 
-Entries name their task by dotted path, e.g.
-    "sla-sweep": {"task": "sla.tasks.sweep", "schedule": crontab(), "options": {"expires": 55}}
-"""
+from celery.schedules import crontab
 
-BEAT_SCHEDULE: dict[str, dict] = {}
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Engagement points decay daily; one task per organization recomputes its open leads.
+    "leads-rescore": {
+        "task": "leads.tasks.leads_rescore_every_organization",
+        "schedule": crontab(hour=2, minute=10),
+        "options": {"expires": 6 * 3600},
+    },
+}

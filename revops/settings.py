@@ -204,6 +204,10 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "leads.models.Stage",
         "AuthorityRoleEnum": "leads.models.AuthorityRole",
         "CurrencyEnum": "revops.tenancy.models.CURRENCY_CHOICES",
+        "EngagementKindEnum": "leads.models.EngagementKind",
+        "ReasonKindEnum": "leads.models.ReasonKind",
+        "ScoringRuleKindEnum": "leads.models.ScoringRuleKind",
+        "TouchKindEnum": "leads.models.TouchKind",
     },
 }
 

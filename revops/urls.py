@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from leads import api as leads_api
+from leads import config_api as leads_config_api
 from leads import webhook_views
 from revops.tenancy import api as tenancy_api
 from revops.tenancy import views as tenancy_views
@@ -14,6 +15,7 @@ router.include_root_view = False
 router.register("members", tenancy_api.MembershipViewSet, basename="membership")
 router.register("invitations", tenancy_api.InvitationViewSet, basename="invitation")
 router.register("tokens", tenancy_api.ApiTokenViewSet, basename="apitoken")
+leads_config_api.register(router)
 
 api_v1 = [
     path("me/", tenancy_api.WhoAmIView.as_view(), name="api-me"),

@@ -1,0 +1,100 @@
+"""Configuration endpoints: scoring rules, sales reps, assignment rules, reason lists."""
+
+from leads import services
+from leads.models import Lead, Reason, SalesRep, ScoringRule, Stage
+from revops.tenancy.context import organization_scope
+from tests.base import TwoOrganizationsTestCase
+
+
+class ConfigApiTests(TwoOrganizationsTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        with organization_scope(cls.org_b):
+            cls.b_rep = SalesRep.objects.create(user=cls.charlie)
+            cls.b_rule = ScoringRule.objects.create(kind="fit", attribute="industry", value="X",
+                                                    points=5)  # fmt: skip
+
+    def test_an_admin_configures_scoring_and_the_change_is_queued_for_rescoring(self):
+        client = self.api_as(self.alice, self.org_a)
+        with self.captureOnCommitCallbacks() as callbacks:
+            response = client.post(
+                "/api/v1/scoring-rules/",
+                {"kind": "engagement", "event_kind": "demo_request", "points": 40,
+                 "half_life_days": 14},
+                format="json",
+            )  # fmt: skip
+        assert response.status_code == 201, response.content
+        assert len(callbacks) == 1  # the rescore job, after commit
+        bad = client.post(
+            "/api/v1/scoring-rules/", {"kind": "fit", "event_kind": "form_fill", "points": 1},
+            format="json",
+        )  # fmt: skip
+        assert bad.status_code == 400 and "attribute" in bad.json()
+
+    def test_reps_must_be_sales_members_of_this_organization(self):
+        client = self.api_as(self.alice, self.org_a)
+        ok = client.post("/api/v1/sales-reps/", {"user_id": self.bob.pk, "capacity": 20}, "json")
+        assert ok.status_code == 201, ok.content
+        again = client.post("/api/v1/sales-reps/", {"user_id": self.bob.pk}, format="json")
+        assert again.status_code == 400 and "user_id" in again.json()
+        for user in (self.vera, self.charlie):  # a viewer here; a member elsewhere
+            response = client.post("/api/v1/sales-reps/", {"user_id": user.pk}, format="json")
+            assert response.status_code == 400 and "user_id" in response.json()
+
+    def test_assignment_rules_point_at_this_organizations_reps_only(self):
+        client = self.api_as(self.alice, self.org_a)
+        response = client.post(
+            "/api/v1/assignment-rules/", {"industry": "Retail", "rep": self.b_rep.pk}, "json"
+        )
+        assert response.status_code == 400 and "rep" in response.json()
+        with organization_scope(self.org_a):
+            rep = SalesRep.objects.create(user=self.bob)
+        inverted = client.post(
+            "/api/v1/assignment-rules/",
+            {"rep": rep.pk, "company_size_min": 500, "company_size_max": 10}, format="json",
+        )  # fmt: skip
+        assert inverted.status_code == 400 and "company_size_max" in inverted.json()
+
+    def test_reason_lists_are_editable_and_unique(self):
+        client = self.api_as(self.alice, self.org_a)
+        created = client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "Budget cut"},
+                              format="json")  # fmt: skip
+        assert created.status_code == 201
+        duplicate = client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "Budget cut"},
+                                format="json")  # fmt: skip
+        assert duplicate.status_code == 400 and "label" in duplicate.json()
+        off = client.patch(f"/api/v1/reason-lists/{created.json()['id']}/", {"active": False},
+                           format="json")  # fmt: skip
+        assert off.status_code == 200
+        with organization_scope(self.org_a):
+            assert not Reason.objects.get(label="Budget cut").active
+
+    def test_other_tenants_config_is_404_and_non_admins_cannot_write(self):
+        client = self.api_as(self.alice, self.org_a)
+        assert client.get(f"/api/v1/sales-reps/{self.b_rep.pk}/").status_code == 404
+        assert client.delete(f"/api/v1/scoring-rules/{self.b_rule.pk}/").status_code == 404
+        assert client.get("/api/v1/scoring-rules/").json()["results"] == []
+        for user in (self.bob, self.vera):
+            response = self.api_as(user, self.org_a).post(
+                "/api/v1/scoring-rules/",
+                {"kind": "fit", "attribute": "industry", "value": "X", "points": 1}, "json",
+            )  # fmt: skip
+            assert response.status_code == 403
+        with organization_scope(self.org_b):
+            assert ScoringRule.objects.count() == 1
+
+
+class RescoreTests(TwoOrganizationsTestCase):
+    def test_a_new_rule_rescores_open_leads_and_promotes_those_over_the_threshold(self):
+        with organization_scope(self.org_a):
+            lead = services.lead_create(actor=self.alice, email="big@x.test", company_size=5000)
+            assert lead.stage == Stage.NEW
+            ScoringRule.objects.create(kind="fit", attribute="company_size_at_least",
+                                       value="1000", points=70)  # fmt: skip
+            assert services.leads_rescore() == 1
+            lead.refresh_from_db()
+            assert (lead.score, lead.stage) == (70, Stage.MQL)
+            assert services.leads_rescore() == 0  # nothing left to change
+        with organization_scope(self.org_b):
+            assert not Lead.objects.exists()
