@@ -109,9 +109,10 @@ def _one_if(condition: Q) -> Case:
 
 def bant_criteria_held(policy: QualificationPolicy) -> Combinable:
     """SQL expression: how many of the four criteria a lead meets under `policy`."""
+    never = Q(pk__in=[])
     return (
         _one_if(Q(budget_amount__gte=policy.budget_minimum))
-        + _one_if(Q(authority_role__in=policy.authority_roles or ["-"]))
-        + _one_if(Q(needs__overlap=policy.needs or ["-"]))
+        + _one_if(Q(authority_role__in=policy.authority_roles) if policy.authority_roles else never)
+        + _one_if(Q(needs__overlap=policy.needs) if policy.needs else never)
         + _one_if(Q(timeline_days__lte=policy.timeline_max_days))
     )

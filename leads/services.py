@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, IntegerField, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads import selectors
@@ -35,13 +36,20 @@ from leads.models import (
 from leads.qualification import bant_evaluate
 from leads.scoring import score_compute
 from revops.tenancy.context import current_organization
-from revops.tenancy.models import Membership, Role, User
+from revops.tenancy.copy import copy_insert
+from revops.tenancy.models import Membership, Organization, Role, User
 
 # Fields a client may set on a lead (create, update, upsert, import).
 LEAD_FIELDS = (
     "full_name", "email", "phone", "title", "company_name", "company_domain", "industry",
     "company_size", "territory", "persona", "source", "campaign", "landing_page", "external_id",
     "budget_amount", "authority_role", "needs", "timeline_days",
+)  # fmt: skip
+
+
+# Written only by lead_transition, _qualify, lead_assign/lead_reassign and touch_log.
+LIFECYCLE_FIELDS = (
+    "stage", "stage_changed_at", "owner", "handed_off_at", "first_touch_at", "qualified_by_policy",
 )  # fmt: skip
 
 
@@ -92,8 +100,10 @@ def policy_create_version(
             {"mql_score_threshold": "Set a score threshold or allow marketing to mark MQLs."}
         )
     with transaction.atomic():
-        # Versions are numbered under a lock on the current one so two editors cannot collide.
-        latest = QualificationPolicy.objects.select_for_update().order_by("-version").first()
+        # Versions are numbered under a lock on the organization, so two editors saving at once
+        # take turns instead of both claiming version N+1.
+        Organization.objects.select_for_update().filter(pk=current_organization().pk).first()
+        latest = QualificationPolicy.objects.order_by("-version").first()
         policy = QualificationPolicy(
             version=latest.version + 1, created_by=actor, change_note=change_note[:300], **values
         )
@@ -156,9 +166,10 @@ def lead_transition(
     """Move a lead to another stage if the lifecycle allows it, and record who, when and why."""
     now = now or timezone.now()
     if to_stage not in ALLOWED_TRANSITIONS.get(lead.stage, ()):
+        labels = dict(Stage.choices)  # to_stage may be anything a client typed
         raise ValidationError(
-            {"stage": f"A lead cannot move from {Stage(lead.stage).label} to "
-                      f"{Stage(to_stage).label}."}
+            {"stage": f"A lead cannot move from {labels.get(lead.stage, lead.stage)} to "
+                      f"{labels.get(to_stage, to_stage)}."}
         )  # fmt: skip
     from_stage = lead.stage
     # Claim the move: only one of two concurrent transitions from the same stage succeeds.
@@ -206,8 +217,11 @@ def _qualify(lead: Lead, *, policy: QualificationPolicy, actor: User | None, now
              reason: str) -> None:  # fmt: skip
     lead_transition(lead=lead, to_stage=Stage.SQL, actor=actor, policy=policy, now=now,
                     reason=reason)  # fmt: skip
-    Lead.objects.filter(pk=lead.pk).update(qualified_by_policy=policy, handed_off_at=now)
-    lead.qualified_by_policy, lead.handed_off_at = policy, now
+    # A new hand-off starts a new follow-up clock: earlier rounds' touches do not count.
+    Lead.objects.filter(pk=lead.pk).update(
+        qualified_by_policy=policy, handed_off_at=now, first_touch_at=None
+    )
+    lead.qualified_by_policy, lead.handed_off_at, lead.first_touch_at = policy, now, None
     lead_assign(lead=lead, actor=actor, now=now)
 
 
@@ -215,6 +229,15 @@ def _clean_lead_values(values: dict) -> dict:
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
         raise ValidationError({name: "Not a lead field." for name in sorted(unknown)})
+    for name, value in values.items():
+        field = Lead._meta.get_field(name)
+        if value is None and field.blank and not field.null:
+            values[name] = field.get_default()  # JSON null on a text or list field: empty
+    campaign = values.get("campaign")
+    if campaign is not None and getattr(campaign, "organization_id", None) != (
+        current_organization().pk
+    ):
+        raise ValidationError({"campaign": "Choose one of the organization's campaigns."})
     for key in ("email", "external_id"):
         if values.get(key) is not None and not isinstance(values[key], str):
             raise ValidationError({key: "Send text."})
@@ -249,12 +272,15 @@ def lead_update(*, lead: Lead, actor: User | None, now: datetime | None = None, 
     now = now or timezone.now()
     values = _clean_lead_values(values)
     with transaction.atomic():
+        # Only the lifecycle services move a lead: start from the row's lifecycle columns and
+        # never write a stale copy of them back.
+        lead.refresh_from_db(fields=LIFECYCLE_FIELDS)
         for name, value in values.items():
             setattr(lead, name, value)
         lead.clean_fields(exclude=["organization"])
         _rescore(lead, now)
         _check_unique(lead)
-        lead.save()
+        lead.save(update_fields=[*values, "score", "score_breakdown", "updated_at"])
         _progress(lead, actor=actor, now=now)
     return lead
 
@@ -507,7 +533,8 @@ def feedback_resolve(*, item: LeadFeedback, actor: User, response: str, now=None
     ).update(
         status=FeedbackStatus.RESOLVED, resolved_at=now, resolved_by=actor, response=response,
         # Resolving an unacknowledged item acknowledges it at the same moment.
-        acknowledged_at=item.acknowledged_at or now, acknowledged_by=item.acknowledged_by or actor,
+        acknowledged_at=Coalesce("acknowledged_at", Value(now)),
+        acknowledged_by=Coalesce("acknowledged_by", Value(actor.pk), output_field=IntegerField()),
         updated_at=now,
     )  # fmt: skip
     if resolved != 1:
@@ -766,10 +793,12 @@ class NewLeadIntake:
         self._leads.append((lead, steps))
 
     def write(self) -> list[Lead]:
-        leads = Lead.objects.bulk_create([lead for lead, _ in self._leads], batch_size=1000)
+        leads = [lead for lead, _ in self._leads]
+        copy_insert(Lead, leads)
         if self._planner is not None:
             self._planner.save()
-        LeadTransition.objects.bulk_create(
+        copy_insert(
+            LeadTransition,
             [
                 LeadTransition(
                     organization=self.organization, lead=lead, from_stage=from_stage,
@@ -779,6 +808,5 @@ class NewLeadIntake:
                 for lead, steps in self._leads
                 for from_stage, to_stage, reason, policy in steps
             ],
-            batch_size=5000,
         )  # fmt: skip
         return leads

@@ -169,7 +169,21 @@ class TenantModel(models.Model):
                 f"{type(self).__name__} of organization {self.organization_id} written inside "
                 f"the scope of organization {scope.pk}."
             )
+        self._refuse_references_across_organizations()
         super().save(*args, **kwargs)
+
+    def _refuse_references_across_organizations(self) -> None:
+        """A row may point only at its own organization's rows. Checked on the related objects
+        already loaded (services pass objects, not ids), so it costs no query."""
+        for field in self._meta.concrete_fields:
+            if not (field.many_to_one and issubclass(field.related_model, TenantModel)):
+                continue
+            related = field.get_cached_value(self, default=None)
+            if related is not None and related.organization_id != self.organization_id:
+                raise TenantScopeError(
+                    f"{type(self).__name__}.{field.name} points at a {type(related).__name__} of "
+                    f"organization {related.organization_id}, not {self.organization_id}."
+                )
 
 
 class Role(models.TextChoices):

@@ -57,8 +57,9 @@ def browser():
 
 @pytest.fixture
 def demo(transactional_db):
-    """The demo organizations and people, committed so the live server's thread sees them."""
-    seed_demo()
+    """The demo organizations and people, committed so the live server's thread sees them.
+    (Without the 180 days of synthetic activity: each test builds the leads it needs.)"""
+    seed_demo(with_activity=False)
 
 
 @pytest.fixture

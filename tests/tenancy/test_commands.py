@@ -40,7 +40,7 @@ def test_seed_demo_is_idempotent():
         User.objects.count(),
         Membership.objects.unscoped().count(),
     )
-    assert counts == (2, len(DEMO_PEOPLE), 8)
+    assert counts == (2, len(DEMO_PEOPLE), 10)
     roles = set(Membership.objects.unscoped().values_list("organization__slug", "role").distinct())
     assert roles == {
         (slug, role)
