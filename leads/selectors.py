@@ -1,6 +1,7 @@
 """Reads for lead pages, the API and the services' decisions."""
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 
 from leads.models import (
     AssignmentRule,
@@ -58,6 +59,17 @@ def campaigns_with_counts() -> QuerySet[Campaign]:
         handed_off_count=Count("leads", filter=Q(leads__handed_off_at__isnull=False)),
         won_count=Count("leads", filter=Q(leads__stage=Stage.WON)),
     ).order_by("-starts_on", "name")
+
+
+def leads_with_emails(emails) -> QuerySet[Lead]:
+    """Leads whose email is one of `emails` (lower-case), through the unique index on
+    (organization, lower(email)); `email__iexact` would compare UPPER() and scan the table."""
+    # `email <> ''` repeats the partial index's condition, without which PostgreSQL ignores it.
+    return (
+        Lead.objects.exclude(email="")
+        .alias(email_key=Lower("email"))
+        .filter(email_key__in=list(emails))
+    )
 
 
 def leads_list() -> QuerySet[Lead]:

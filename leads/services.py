@@ -262,7 +262,10 @@ def lead_create(*, actor: User | None, now: datetime | None = None, **values) ->
 def _check_unique(lead: Lead) -> None:
     """A duplicate email or external id is a field-level error, not an IntegrityError."""
     duplicates = Lead.objects.exclude(pk=lead.pk)
-    if lead.email and duplicates.filter(email__iexact=lead.email).exists():
+    if (
+        lead.email
+        and selectors.leads_with_emails([lead.email.lower()]).exclude(pk=lead.pk).exists()
+    ):
         raise ValidationError({"email": "Another lead already has this email address."})
     if lead.external_id and duplicates.filter(external_id=lead.external_id).exists():
         raise ValidationError({"external_id": "Another lead already has this external id."})
@@ -293,7 +296,7 @@ def lead_upsert(*, actor: User | None, now: datetime | None = None, **values) ->
     if external_id:
         existing = Lead.objects.filter(external_id=external_id).first()
     if existing is None and email:
-        existing = Lead.objects.filter(email__iexact=email).first()
+        existing = selectors.leads_with_emails([email]).first()
     if existing is None:
         return lead_create(actor=actor, now=now, **values), True
     return lead_update(lead=existing, actor=actor, now=now, **values), False
@@ -341,9 +344,13 @@ class Assignment:
         return f"Assigned to {self.rep.user}: {self.why}"
 
 
-def _open_sqls_by_owner() -> dict[int, int]:
+def _open_sqls_by_owner(owner_ids: list[int]) -> dict[int, int]:
+    """Open SQLs per rep, counted only for reps with a capacity: bounded by their capacities,
+    however many SQLs uncapped reps hold."""
+    if not owner_ids:
+        return {}
     rows = (
-        Lead.objects.filter(stage=Stage.SQL, owner__isnull=False)
+        Lead.objects.filter(stage=Stage.SQL, owner_id__in=owner_ids)
         .values("owner_id")
         .annotate(open=Count("id"))
     )
@@ -368,7 +375,7 @@ class AssignmentPlanner:
             .select_for_update(skip_locked=True, of=("self",))
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
         )
-        self.load = _open_sqls_by_owner()
+        self.load = _open_sqls_by_owner([r.user_id for r in self.reps if r.capacity is not None])
         self.rules = list(selectors.assignment_rules())
         self._used: dict[int, SalesRep] = {}
 
@@ -700,7 +707,7 @@ def leads_bulk_upsert(
             lead.external_id: lead for lead in Lead.objects.filter(external_id__in=external_ids)
         }
         existing_by_email = {
-            lead.email.lower(): lead for lead in Lead.objects.filter(email__in=emails)
+            lead.email.lower(): lead for lead in selectors.leads_with_emails(emails)
         }
         # Raw rows name campaigns by id; only this organization's ids resolve.
         campaign_ids = {
