@@ -1,17 +1,16 @@
 """The leads app's configuration API: scoring rules, sales reps, assignment rules, reason lists.
 
-Every member reads; RevOps admins write. Changing scoring rules rescores open leads in the
-background (`leads.tasks.leads_rescore`).
+Every member reads; RevOps admins write, through `leads/config_services.py` like the settings
+page. Changing scoring rules rescores open leads in the background.
 """
 
 from contextlib import nullcontext
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 
+from leads import config_services
 from leads.api import MemberPrimaryKeyRelatedField, ScopedPrimaryKeyRelatedField, _constraint_is_400
 from leads.models import AssignmentRule, Reason, SalesRep, ScoringRule, ScoringRuleKind
-from leads.tasks import leads_rescore
 from revops.tenancy.api import TenantViewSet, UserSummarySerializer
 from revops.tenancy.models import Membership, Role
 
@@ -117,20 +116,16 @@ class ScoringRuleViewSet(AdminConfigViewSet):
     model = ScoringRule
     serializer_class = ScoringRuleSerializer
 
-    def _rescore(self):
-        leads_rescore.delay_on_commit(self.organization.pk)
-
     def perform_create(self, serializer):
-        super().perform_create(serializer)
-        self._rescore()
+        serializer.instance = config_services.scoring_rule_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        super().perform_update(serializer)
-        self._rescore()
+        serializer.instance = config_services.scoring_rule_update(
+            rule=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
-        instance.delete()
-        self._rescore()
+        config_services.scoring_rule_delete(rule=instance)
 
 
 class SalesRepViewSet(AdminConfigViewSet):
@@ -154,12 +149,27 @@ class AssignmentRuleViewSet(AdminConfigViewSet):
         return AssignmentRule.objects.order_by("priority", "id")
 
 
-@extend_schema(description="The organization's reason lists; deactivate rather than delete.")
 class ReasonConfigViewSet(AdminConfigViewSet):
+    """The organization's reason lists. Reasons are never renamed or deleted (past records
+    point at them): add new ones and switch old ones off."""
+
     model = Reason
     serializer_class = EditableReasonSerializer
-    unique_constraint = ("reason_unique_label", "label", "This reason is already on the list.")
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = config_services.reason_add(kind=data["kind"], label=data["label"])
+
+    def perform_update(self, serializer):
+        if {"kind", "label"} & set(self.request.data):
+            raise serializers.ValidationError(
+                {"label": ["A reason cannot be renamed; add a new one and switch this one off."]}
+            )
+        if "active" in serializer.validated_data:
+            config_services.reason_set_active(
+                reason=serializer.instance, active=serializer.validated_data["active"]
+            )
 
 
 def register(router) -> None:

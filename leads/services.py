@@ -116,14 +116,17 @@ def policy_create_version(
 
 
 def reasons_ensure_defaults() -> None:
-    """Give a new organization the usual reason lists (they can edit them afterwards)."""
-    if Reason.objects.exists():
+    """Give each reason list that is still empty the usual labels (editable afterwards), so a
+    new organization can reject hand-offs and lose deals from day one."""
+    present = set(Reason.objects.values_list("kind", flat=True).distinct())
+    missing = [kind for kind in DEFAULT_REASONS if kind not in present]
+    if not missing:
         return
     Reason.objects.bulk_create(
         [
             Reason(organization=current_organization(), kind=kind, label=label)
-            for kind, labels in DEFAULT_REASONS.items()
-            for label in labels
+            for kind in missing
+            for label in DEFAULT_REASONS[kind]
         ],
         ignore_conflicts=True,
     )

@@ -178,6 +178,7 @@ def lead_detail(request, lead_id: int):
     if lead is None:
         raise Http404("No such lead.")
     policy = services.policy_ensure()
+    services.reasons_ensure_defaults()  # the reject / lose / rate forms need their lists
     role = request.membership.role
     may_act_as_owner = _is_owner_or_admin(request, lead)
     return render(
@@ -342,6 +343,7 @@ def lead_rate(request, lead_id: int):
 
 @organization_view
 def rep_queue(request):
+    services.reasons_ensure_defaults()  # the reject and rate forms need their lists
     page = Paginator(selectors.rep_queue(rep=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )

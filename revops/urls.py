@@ -35,4 +35,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("revops.tenancy.urls")),
     path("", include("leads.urls")),
+    path("", include("leads.settings_urls")),
 ]

@@ -56,19 +56,24 @@ class ConfigApiTests(TwoOrganizationsTestCase):
         )  # fmt: skip
         assert inverted.status_code == 400 and "company_size_max" in inverted.json()
 
-    def test_reason_lists_are_editable_and_unique(self):
+    def test_reason_lists_grow_and_switch_off_but_never_lose_their_last_reason(self):
         client = self.api_as(self.alice, self.org_a)
         created = client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "Budget cut"},
                               format="json")  # fmt: skip
         assert created.status_code == 201
-        duplicate = client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "Budget cut"},
+        duplicate = client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "budget cut"},
                                 format="json")  # fmt: skip
         assert duplicate.status_code == 400 and "label" in duplicate.json()
-        off = client.patch(f"/api/v1/reason-lists/{created.json()['id']}/", {"active": False},
-                           format="json")  # fmt: skip
-        assert off.status_code == 200
+        url = f"/api/v1/reason-lists/{created.json()['id']}/"
+        last = client.patch(url, {"active": False}, format="json")
+        assert last.status_code == 400  # sales could no longer mark deals lost
+        client.post("/api/v1/reason-lists/", {"kind": "loss", "label": "Price"}, format="json")
+        assert client.patch(url, {"active": False}, format="json").status_code == 200
+        renamed = client.patch(url, {"label": "Budget freeze"}, format="json")
+        assert renamed.status_code == 400 and "label" in renamed.json()
         with organization_scope(self.org_a):
-            assert not Reason.objects.get(label="Budget cut").active
+            reason = Reason.objects.get(pk=created.json()["id"])
+            assert (reason.label, reason.active) == ("Budget cut", False)
 
     def test_other_tenants_config_is_404_and_non_admins_cannot_write(self):
         client = self.api_as(self.alice, self.org_a)
