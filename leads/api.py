@@ -18,9 +18,6 @@ Who may do what (viewers never write; the base permission refuses them everywher
 | a new qualification policy version | admin |
 """
 
-from contextlib import contextmanager
-
-from django.db import IntegrityError, transaction
 from django.db.models import Q, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
@@ -51,6 +48,7 @@ from leads.models import (
 )
 from leads.qualification import bant_evaluate
 from revops.tenancy.api import TenantViewSet, UserSummarySerializer
+from revops.tenancy.integrity import constraint_as_field_error
 from revops.tenancy.models import Membership, Role, User
 from revops.tenancy.permissions import IsOrganizationMember
 
@@ -123,22 +121,6 @@ def _valid(serializer_class, data, **kwargs) -> dict:
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-@contextmanager
-def _constraint_is_400(constraint: str, field: str, message: str):
-    """Turn a violation of one named database constraint into a 400 on `field`.
-
-    For what validation cannot see coming: two concurrent saves that both passed the checks.
-    The savepoint keeps the request's transaction usable after the failed INSERT.
-    """
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as error:
-        if constraint not in str(error):
-            raise
-        raise ValidationError({field: [message]}) from error
 
 
 # --- serializers: reading ---------------------------------------------------------------------
@@ -664,7 +646,7 @@ class LeadViewSet(mixins.ListModelMixin, TenantViewSet):
         # A lead recycled through nurture after a lost deal still has that deal, and
         # `lead_convert` inserts a second one against the one-per-lead constraint (see the
         # report). Until the service reopens the deal, say so instead of answering a 500.
-        with _constraint_is_400(
+        with constraint_as_field_error(
             "leads_opportunity_lead_id_key", "stage", "This lead already has an opportunity."
         ):
             services.lead_convert(lead=lead, actor=request.user, **data)
@@ -768,11 +750,11 @@ class CampaignViewSet(
 
     # `validate_name` answers the usual duplicate; the constraint decides a race between two.
     def perform_create(self, serializer):
-        with _constraint_is_400("campaign_unique_name", "name", DUPLICATE_CAMPAIGN):
+        with constraint_as_field_error("campaign_unique_name", "name", DUPLICATE_CAMPAIGN):
             super().perform_create(serializer)
 
     def perform_update(self, serializer):
-        with _constraint_is_400("campaign_unique_name", "name", DUPLICATE_CAMPAIGN):
+        with constraint_as_field_error("campaign_unique_name", "name", DUPLICATE_CAMPAIGN):
             serializer.save()
 
 

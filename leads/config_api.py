@@ -9,9 +9,10 @@ from contextlib import nullcontext
 from rest_framework import mixins, serializers
 
 from leads import config_services
-from leads.api import MemberPrimaryKeyRelatedField, ScopedPrimaryKeyRelatedField, _constraint_is_400
+from leads.api import MemberPrimaryKeyRelatedField, ScopedPrimaryKeyRelatedField
 from leads.models import AssignmentRule, Reason, SalesRep, ScoringRule, ScoringRuleKind
 from revops.tenancy.api import TenantViewSet, UserSummarySerializer
+from revops.tenancy.integrity import constraint_as_field_error
 from revops.tenancy.models import Membership, Role
 
 
@@ -98,7 +99,7 @@ class AdminConfigViewSet(
         """A race past the serializer's checks still answers 400, not 500."""
         if self.unique_constraint is None:
             return nullcontext()
-        return _constraint_is_400(*self.unique_constraint)
+        return constraint_as_field_error(*self.unique_constraint)
 
     def perform_create(self, serializer):
         with self._saving():

@@ -9,11 +9,8 @@ The REST endpoints in `leads.config_api` apply the same shape rules in their ser
 checks here are a superset (fit values, duplicates, the last active reason).
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from leads.models import (
     AssignmentRule,
@@ -27,6 +24,7 @@ from leads.models import (
 )
 from leads.tasks import leads_rescore
 from revops.tenancy.context import current_organization
+from revops.tenancy.integrity import constraint_as_field_error
 from revops.tenancy.models import Membership, Role
 
 # What each update may change; anything else is a programming error (TypeError), not input.
@@ -67,21 +65,6 @@ def _full_clean(instance, *, exclude: list[str]) -> None:
     against scoped managers, because the model's check uses the unscoped base manager.
     """
     instance.full_clean(exclude=["organization", *exclude], validate_unique=False)
-
-
-@contextmanager
-def _unique(constraint: str, field: str, message: str) -> Iterator[None]:
-    """A race past the duplicate check (two admins adding the same row) is a field error too.
-
-    The savepoint keeps the caller's transaction usable after the failed INSERT.
-    """
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as error:
-        if constraint not in str(error):
-            raise
-        raise ValidationError({field: [message]}) from error
 
 
 def _rescore_later() -> None:
@@ -243,7 +226,9 @@ def sales_rep_save(
     _full_clean(candidate, exclude=["user", "last_assigned_at"])
 
     if rep is None:
-        with _unique("salesrep_unique_user", "user", "This member is already a rep."):
+        with constraint_as_field_error(
+            "salesrep_unique_user", "user", "This member is already a rep."
+        ):
             candidate.save()
         return candidate
     rep.accepting_leads = candidate.accepting_leads
@@ -342,7 +327,9 @@ def reason_add(*, kind: str, label: str) -> Reason:
         raise ValidationError({"label": f"“{twin.label}” is already on the list.{hint}"})
     reason = Reason(kind=kind, label=label)
     _full_clean(reason, exclude=[])
-    with _unique("reason_unique_label", "label", f"“{label}” is already on the list."):
+    with constraint_as_field_error(
+        "reason_unique_label", "label", f"“{label}” is already on the list."
+    ):
         reason.save()
     return reason
 
