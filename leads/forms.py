@@ -234,3 +234,25 @@ class PolicyForm(forms.Form):
 
     def policy_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.POLICY_FIELDS}
+
+
+class ConvertForm(forms.Form):
+    amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+    expected_close_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    probability = forms.IntegerField(min_value=0, max_value=100, initial=20)
+
+
+class WinForm(forms.Form):
+    value = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2,
+        help_text="Leave empty to close at the opportunity's amount.",
+    )  # fmt: skip
+
+
+class ExitForm(forms.Form):
+    """Nurture or disqualify: a lead leaves the funnel only with a written reason."""
+
+    to_stage = forms.ChoiceField(choices=[("nurture", "Nurture"), ("disqualified", "Disqualify")])
+    reason = forms.CharField(max_length=2000)

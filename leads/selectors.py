@@ -9,6 +9,8 @@ from leads.models import (
     FeedbackStatus,
     Lead,
     LeadFeedback,
+    Opportunity,
+    OpportunityStatus,
     QualificationPolicy,
     Reason,
     ScoringRule,
@@ -85,6 +87,10 @@ def lead_detail(pk: int) -> Lead | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def open_opportunity(*, lead: Lead) -> Opportunity | None:
+    return Opportunity.objects.filter(lead=lead, status=OpportunityStatus.OPEN).first()
 
 
 def rep_queue(*, rep: User) -> QuerySet[Lead]:

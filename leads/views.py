@@ -19,6 +19,8 @@ from leads import selectors, services
 from leads.forms import (
     BulkAssignForm,
     CampaignForm,
+    ConvertForm,
+    ExitForm,
     FeedbackFilterForm,
     FeedbackResponseForm,
     ForceQualifyForm,
@@ -28,6 +30,7 @@ from leads.forms import (
     ReasonForm,
     RejectForm,
     TouchForm,
+    WinForm,
 )
 from leads.models import (
     ALLOWED_TRANSITIONS,
@@ -194,6 +197,16 @@ def lead_detail(request, lead_id: int):
             "may_force_qualify": role in MARKETING_ROLES and lead.stage == Stage.MQL,
             "may_accept": may_act_as_owner and lead.stage == Stage.SQL,
             "may_touch": may_act_as_owner,
+            "may_convert": may_act_as_owner and lead.stage == Stage.ACCEPTED,
+            "may_close": may_act_as_owner and lead.stage == Stage.OPPORTUNITY,
+            "exits": [
+                (stage, Stage(stage).label)
+                for stage in (Stage.NURTURE, Stage.DISQUALIFIED)
+                if stage in ALLOWED_TRANSITIONS[lead.stage]
+            ]
+            if request.membership.can_write
+            else [],
+            "loss_reasons": selectors.reasons(ReasonKind.LOSS),
             "may_rate": request.membership.can_write,
             "rejection_reasons": selectors.reasons(ReasonKind.REJECTION),
             "feedback_tags": selectors.reasons(ReasonKind.FEEDBACK),
@@ -501,3 +514,79 @@ def qualification_policy(request):
             "next_version": current.version + 1,
         },
     )
+
+
+# --- deals and exits --------------------------------------------------------------------------
+
+
+def _form_failed(form) -> str:
+    return " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+@require_POST
+@organization_view
+def lead_convert(request, lead_id: int):
+    lead = _lead_or_404(lead_id)
+    _require_owner_or_admin(request, lead)
+    form = ConvertForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_failed(form))
+        return redirect(_lead_url(request, lead))
+    try:
+        services.lead_convert(lead=lead, actor=request.user, **form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, f"{lead} is now an opportunity.")
+    return redirect(_lead_url(request, lead))
+
+
+@require_POST
+@organization_view
+def lead_close(request, lead_id: int, outcome: str):
+    """Win or lose the lead's open opportunity."""
+    lead = _lead_or_404(lead_id)
+    _require_owner_or_admin(request, lead)
+    opportunity = selectors.open_opportunity(lead=lead)
+    if opportunity is None:
+        raise Http404("No open opportunity.")
+    try:
+        if outcome == "win":
+            form = WinForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(_form_failed(form))
+            services.opportunity_win(
+                opportunity=opportunity, actor=request.user, value=form.cleaned_data["value"]
+            )
+            messages.success(request, f"Won: {opportunity.name}.")
+        else:
+            reason_id = request.POST.get("reason_id", "")
+            services.opportunity_lose(
+                opportunity=opportunity, actor=request.user,
+                reason_id=int(reason_id) if reason_id.isdigit() else None,
+            )  # fmt: skip
+            messages.success(request, f"Lost: {opportunity.name}.")
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    return redirect(_lead_url(request, lead))
+
+
+@require_POST
+@organization_view
+def lead_exit(request, lead_id: int):
+    """Send a lead to nurture (back to marketing) or disqualify it, with the reason."""
+    lead = _lead_or_404(lead_id)
+    form = ExitForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose nurture or disqualify and write the reason.")
+        return redirect(_lead_url(request, lead))
+    try:
+        services.lead_transition(
+            lead=lead, to_stage=form.cleaned_data["to_stage"], actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )  # fmt: skip
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, f"{lead} moved to {lead.get_stage_display()}.")
+    return redirect(_lead_url(request, lead))
