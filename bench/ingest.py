@@ -1,4 +1,4 @@
-"""Lead intake throughput: bulk upsert, single signed webhook, and a raw COPY for scale.
+"""Lead intake throughput: bulk upsert, CSV import, single signed webhook, raw COPY for scale.
 
 100,000 synthetic leads (a third of them qualify under the default policy and are assigned
 round-robin among 10 reps; scoring rules on). Prints leads/s and webhook p50/p95 in ms.
@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import setup_test_environment
 
-from leads import services
+from leads import csv_io, imports, services
 from leads.models import SalesRep, ScoringRule
 from leads.webhooks import inbound_webhook_rotate_secret, signature_for
 from revops.tenancy import services as tenancy_services
@@ -36,6 +36,7 @@ from revops.tenancy.models import Role
 LEADS = int(os.environ.get("BENCH_LEADS", "100000"))
 BATCH = services.BULK_LIMIT
 WEBHOOK_REQUESTS = 300
+CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "20000"))
 INDUSTRIES = ["Retail", "Software", "Finance", "Health", "Education"]
 
 
@@ -100,6 +101,27 @@ def bench_webhook(organization) -> tuple[float, float]:
     return statistics.median(durations), durations[int(len(durations) * 0.95)]
 
 
+def bench_csv(organization) -> float:
+    """A CSV upload through the import machinery (parse, map, chunked bulk upsert)."""
+    rng = random.Random(9)
+    lines = ["Email,First Name,Last Name,Company Name,Industry,Number of Employees,Original Source"]
+    for i in range(CSV_ROWS):
+        lead = synthetic_lead(rng, i, "csv")
+        lines.append(f"{lead['email']},Csv,Lead {i},{lead['company_name']},{lead['industry']},"
+                     f"{lead['company_size']},Paid Search")  # fmt: skip
+    content = "\n".join(lines) + "\n"
+    headers, _rows = csv_io.read_csv(content)
+    with organization_scope(organization):
+        start = time.perf_counter()
+        lead_import = imports.lead_import_create(
+            actor=None, filename="bench.csv", content=content,
+            mapping=csv_io.guess_mapping(headers, "hubspot"), in_background=False,
+        )  # fmt: skip
+        done = imports.lead_import_process(lead_import_id=lead_import.pk)
+        assert done.created_count == CSV_ROWS, done.errors[:3]
+        return CSV_ROWS / (time.perf_counter() - start)
+
+
 def bench_copy(organization) -> float:
     """The floor: PostgreSQL COPY of the same number of bare rows into the leads table."""
     buffer = io.StringIO()
@@ -133,9 +155,11 @@ def main() -> None:
         organization = setup_organization()
         bulk_rate = bench_bulk(organization)
         p50, p95 = bench_webhook(organization)
+        csv_rate = bench_csv(organization)
         copy_rate = bench_copy(organization)
         print(f"{LEADS} leads, batches of {BATCH}, qualification + scoring + assignment on")
         print(f"bulk upsert (service)   {bulk_rate:9,.0f} leads/s")
+        print(f"CSV import ({CSV_ROWS} rows) {csv_rate:9,.0f} leads/s")
         ratio = copy_rate / bulk_rate
         print(f"raw COPY (floor)        {copy_rate:9,.0f} leads/s   ratio {ratio:.1f}x")
         print(
