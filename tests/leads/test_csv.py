@@ -159,3 +159,26 @@ class CsvExportTests(TwoOrganizationsTestCase):
         assert rows[0]["full_name"].startswith("'=")
         assert rows[0]["needs"] == "Reporting; Forecasting"
         assert rows[0]["email"] == "evil@x.test"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_csv_is_imported_by_a_real_worker_after_commit(celery_worker):
+    import time
+
+    from revops.tenancy import services as tenancy_services
+
+    organization = tenancy_services.organization_create(name="Worker Org", slug="worker-org")
+    with organization_scope(organization):
+        headers, _ = csv_io.read_csv(SALESFORCE)
+        lead_import = imports.lead_import_create(
+            actor=None, filename="sf.csv", content=SALESFORCE,
+            mapping=csv_io.guess_mapping(headers, "salesforce"),
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            lead_import.refresh_from_db()
+            if lead_import.status == ImportStatus.DONE:
+                break
+            time.sleep(0.1)
+        assert (lead_import.status, lead_import.created_count) == (ImportStatus.DONE, 1)
+        assert Lead.objects.get().full_name == "Alan Turing"

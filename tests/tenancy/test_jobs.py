@@ -3,10 +3,8 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
-from revops.celery import app
 from revops.tenancy import services
 from revops.tenancy.context import current_organization, organization_scope
 from revops.tenancy.jobs import tenant_task
@@ -17,17 +15,6 @@ from revops.tenancy.tasks import invitation_send_email
 @tenant_task(idempotent=True, name="tests.report_scope")
 def report_scope(organization, marker: str) -> dict:
     return {"scope": current_organization().slug, "given": organization.slug, "marker": marker}
-
-
-@pytest.fixture(scope="module")
-def celery_worker(django_db_blocker):
-    assert not app.conf.task_always_eager
-    app.control.purge()  # leftovers of earlier runs are not ours to execute
-    with (
-        django_db_blocker.unblock(),
-        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker,
-    ):
-        yield worker
 
 
 @pytest.fixture
