@@ -23,7 +23,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
@@ -76,9 +76,9 @@ MARKETING_ONLY = [IsOrganizationMember, MarketingWrites]
 
 
 def _require_owner_or_admin(request, lead: Lead) -> None:
-    # The owner's touches are what the follow-up SLA measures, and the deal is theirs to work.
-    if lead.owner_id != request.user.pk and not request.membership.is_admin:
-        raise PermissionDenied("Only the lead's owner (or a RevOps admin) can do this.")
+    services.require_owner_or_admin(
+        lead=lead, user=request.user, is_admin=request.membership.is_admin
+    )
 
 
 # --- fields -----------------------------------------------------------------------------------

@@ -457,12 +457,21 @@ def lead_reassign(*, lead: Lead, owner: User, actor: User, now=None) -> Lead:
 # --- hand-off ---------------------------------------------------------------------------------
 
 
+def may_act_as_owner(*, lead: Lead, user: User, is_admin: bool) -> bool:
+    """The owner's work (accept, reject, touch, deals) is theirs, or a RevOps admin's."""
+    return is_admin or lead.owner_id == user.pk
+
+
+def require_owner_or_admin(*, lead: Lead, user: User, is_admin: bool) -> None:
+    if not may_act_as_owner(lead=lead, user=user, is_admin=is_admin):
+        raise PermissionDenied("Only the lead's owner (or a RevOps admin) can do this.")
+
+
 def _require_owner_or_admin(lead: Lead, actor: User) -> None:
-    if lead.owner_id == actor.pk:
-        return
-    if Membership.objects.filter(user=actor, role=Role.ADMIN).exists():
-        return
-    raise PermissionDenied("Only the lead's owner (or a RevOps admin) can do this.")
+    is_admin = lead.owner_id != actor.pk and (
+        Membership.objects.filter(user=actor, role=Role.ADMIN).exists()
+    )
+    require_owner_or_admin(lead=lead, user=actor, is_admin=is_admin)
 
 
 def lead_accept(*, lead: Lead, actor: User, now=None) -> Lead:

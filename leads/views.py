@@ -59,16 +59,18 @@ def _require_role(request, roles) -> None:
 
 
 def _is_owner_or_admin(request, lead) -> bool:
-    return request.membership.can_write and (
-        lead.owner_id == request.user.pk or request.membership.is_admin
+    return request.membership.can_write and services.may_act_as_owner(
+        lead=lead, user=request.user, is_admin=request.membership.is_admin
     )
 
 
 def _require_owner_or_admin(request, lead) -> None:
-    # The services check this too (but `touch_log`); checking first means a non-owner gets 403
-    # whatever the body says, not a form error.
-    if not _is_owner_or_admin(request, lead):
-        raise PermissionDenied("Only the lead's owner (or a RevOps admin) can do this.")
+    # Checked before the form: a non-owner gets 403 whatever the body says, not a form error.
+    if not request.membership.can_write:
+        raise PermissionDenied("Your role does not allow this.")
+    services.require_owner_or_admin(
+        lead=lead, user=request.user, is_admin=request.membership.is_admin
+    )
 
 
 def _lead_or_404(lead_id: int):
