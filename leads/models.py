@@ -343,6 +343,12 @@ class SalesRep(TenantModel):
     # Most open SQLs (awaiting acceptance) at once; null = no limit.
     capacity = models.PositiveIntegerField(null=True, blank=True)
     territory = models.CharField(max_length=100, blank=True)
+    team = models.CharField(max_length=100, blank=True)
+    # Escalations (an SLA breach) also go to the rep's manager.
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
     # Round-robin pointer: the rep assigned longest ago goes next.
     last_assigned_at = models.DateTimeField(null=True, blank=True)
 

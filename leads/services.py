@@ -37,6 +37,8 @@ from leads.qualification import bant_evaluate
 from leads.scoring import score_compute
 from revops.tenancy.context import current_organization
 from revops.tenancy.copy import copy_insert
+from sla import services as sla_services
+from sla.models import TimerTarget
 from revops.tenancy.models import Membership, Organization, Role, User
 
 # Fields a client may set on a lead (create, update, upsert, import).
@@ -186,6 +188,8 @@ def lead_transition(
         lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now,
         reason=reason[:2000], policy=policy,
     )  # fmt: skip
+    if from_stage in (Stage.SQL, Stage.ACCEPTED):
+        sla_services.follow_up_stage_changed(lead=lead, to_stage=to_stage, actor=actor, at=now)
     return lead
 
 
@@ -428,6 +432,7 @@ def lead_assign(*, lead: Lead, actor: User | None, now: datetime | None = None) 
         planner = AssignmentPlanner()
         assignment = planner.pick(lead, now)
         planner.save()
+        previous_owner_id = lead.owner_id
         if assignment.rep is not None:
             Lead.objects.filter(pk=lead.pk).update(owner=assignment.rep.user_id, updated_at=now)
             lead.owner_id = assignment.rep.user_id
@@ -435,6 +440,9 @@ def lead_assign(*, lead: Lead, actor: User | None, now: datetime | None = None) 
             lead=lead, from_stage=lead.stage, to_stage=lead.stage, actor=actor, at=now,
             reason=assignment.note,
         )  # fmt: skip
+        sla_services.follow_up_assigned(
+            lead=lead, previous_owner_id=previous_owner_id, actor=actor, now=now
+        )
     return assignment
 
 
@@ -451,6 +459,9 @@ def lead_reassign(*, lead: Lead, owner: User, actor: User, now=None) -> Lead:
             lead=lead, from_stage=lead.stage, to_stage=lead.stage, actor=actor, at=now,
             reason=f"Reassigned from {previous or 'nobody'} to {owner}.",
         )  # fmt: skip
+        sla_services.follow_up_assigned(
+            lead=lead, previous_owner_id=previous.pk if previous else None, actor=actor, now=now
+        )
     return lead
 
 
@@ -487,10 +498,11 @@ def lead_reject(*, lead: Lead, actor: User, reason_id: int, comment: str = "", n
     with transaction.atomic():
         lead_transition(lead=lead, to_stage=Stage.REJECTED, actor=actor, now=now,
                         reason=f"{reason.label}. {comment}".strip())  # fmt: skip
-        LeadFeedback.objects.create(
+        item = LeadFeedback.objects.create(
             lead=lead, rater=actor, rating=1, tags=[reason.label], comment=comment,
             from_rejection=True,
         )  # fmt: skip
+        sla_services.feedback_timers_start(item=item, now=lead.stage_changed_at)
     return lead
 
 
@@ -509,6 +521,7 @@ def touch_log(*, lead: Lead, actor: User, kind: str, note: str = "", at=None) ->
                 Q(first_touch_at__isnull=True) | Q(first_touch_at__gt=at)
             ).update(first_touch_at=at)
             lead.refresh_from_db(fields=["first_touch_at"])
+            sla_services.follow_up_touched(lead=lead, at=at, actor=actor, now=timezone.now())
     return touch
 
 
@@ -526,11 +539,15 @@ def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="
     )
     if len(tags) != len(set(tag_ids)):
         raise ValidationError({"tag_ids": "Choose tags from the organization's list."})
-    return LeadFeedback.objects.create(
-        lead=lead, rater=actor, rating=rating, tags=tags, comment=comment[:5000]
-    )
+    with transaction.atomic():
+        item = LeadFeedback.objects.create(
+            lead=lead, rater=actor, rating=rating, tags=tags, comment=comment[:5000]
+        )
+        sla_services.feedback_timers_start(item=item, now=item.created_at)
+    return item
 
 
+@transaction.atomic
 def feedback_acknowledge(*, item: LeadFeedback, actor: User, response: str = "", now=None):
     now = now or timezone.now()
     claimed = LeadFeedback.objects.filter(pk=item.pk, status=FeedbackStatus.OPEN).update(
@@ -539,10 +556,14 @@ def feedback_acknowledge(*, item: LeadFeedback, actor: User, response: str = "",
     )  # fmt: skip
     if claimed != 1:
         raise ValidationError({"status": "Only an open item can be acknowledged."})
+    sla_services.feedback_stopped(
+        item=item, targets=(TimerTarget.ACKNOWLEDGE,), at=now, actor=actor
+    )
     item.refresh_from_db()
     return item
 
 
+@transaction.atomic
 def feedback_resolve(*, item: LeadFeedback, actor: User, response: str, now=None):
     if not response.strip():
         raise ValidationError({"response": "Say what marketing changed in response."})
@@ -558,6 +579,9 @@ def feedback_resolve(*, item: LeadFeedback, actor: User, response: str, now=None
     )  # fmt: skip
     if resolved != 1:
         raise ValidationError({"status": "This item is already resolved."})
+    sla_services.feedback_stopped(
+        item=item, targets=(TimerTarget.ACKNOWLEDGE, TimerTarget.RESOLVE), at=now, actor=actor
+    )
     item.refresh_from_db()
     return item
 
@@ -816,6 +840,7 @@ class NewLeadIntake:
         copy_insert(Lead, leads)
         if self._planner is not None:
             self._planner.save()
+        sla_services.follow_up_start_many(leads, now=self.now, actor=self.actor)
         copy_insert(
             LeadTransition,
             [

@@ -3,6 +3,19 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    # The SLA clock: due warnings and breaches, recorded once each; a tick expires unrun rather
+    # than pile up behind a stalled worker (the next tick catches up on everything due).
+    "sla-sweep": {
+        "task": "sla.tasks.sla_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Retries of email and webhook deliveries (fresh events are sent right after commit).
+    "sla-outbox": {
+        "task": "sla.tasks.sla_outbox_deliver",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Engagement points decay daily; one task per organization recomputes its open leads.
     "leads-rescore": {
         "task": "leads.tasks.leads_rescore_every_organization",

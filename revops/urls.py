@@ -36,4 +36,5 @@ urlpatterns = [
     path("", include("revops.tenancy.urls")),
     path("", include("leads.urls")),
     path("", include("leads.settings_urls")),
+    path("", include("sla.urls")),
 ]
