@@ -48,6 +48,7 @@ from leads.models import (
 from leads.scoring import score_compute
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Membership, Organization, Role, User
+from sla.demo import configure_sla_demo, finish_sla_demo
 
 DAYS = 180
 LEADS = 400
@@ -726,7 +727,7 @@ class _Funnel:
             labels = []
         tags = [self.reasons[ReasonKind.FEEDBACK][label].pk for label in labels]
         item = services.feedback_rate(lead=lead, actor=self.users[lead.owner_id], rating=rating,
-                                      tag_ids=tags)  # fmt: skip
+                                      tag_ids=tags, now=when)  # fmt: skip
         self.feedback_opened(item, when)
 
     def feedback_opened(self, item: LeadFeedback, when: datetime) -> None:
@@ -855,10 +856,13 @@ def seed_leads_demo(organization: Organization, now: datetime) -> int:
             return 0
         funnel = _Funnel(organization, now)
         funnel.configure()
+        setup = funnel.start - timedelta(days=14)
+        configure_sla_demo(start=funnel.start, manager=funnel.admins[0] if funnel.admins else None)
         stories = [funnel.new_story() for _ in range(LEADS)]
         for story in stories:
             funnel.at(story.created_at, funnel.create, story)
         funnel.play()
         funnel.write_all_events(stories)
         funnel.backdate()
+        finish_sla_demo(now=now, setup=setup)
         return Lead.objects.count()

@@ -1,6 +1,7 @@
 """The demo data: a believable funnel in both demo organizations, made through the services."""
 
 from collections import Counter, defaultdict
+from datetime import timedelta
 from itertools import pairwise
 
 from django.db.models import Count
@@ -121,3 +122,46 @@ class SeedDemoLeadsTests(TestCase):
             (self.before - lead.created_at).days // 30 for lead in Lead.objects.unscoped()
         )
         assert set(created) == {0, 1, 2, 3, 4, 5}, created
+
+    def test_the_sla_record_is_what_the_minute_sweep_would_have_written(self):
+        from revops.tenancy.context import organization_scope
+        from sla import selectors as sla_selectors
+        from sla.models import (
+            EventKind,
+            Notification,
+            OutboxMessage,
+            SlaEvent,
+            SlaTimer,
+            TimerState,
+            VolumePeriodResult,
+        )
+
+        for organization in self.organizations:
+            with self.subTest(organization.slug), organization_scope(organization):
+                timers = SlaTimer.objects.all()
+                states = set(timers.values_list("state", flat=True))
+                assert {TimerState.MET, TimerState.BREACHED} <= states, states
+                targets = set(timers.values_list("target", flat=True))
+                assert targets == {"follow_up", "acknowledge", "resolve"}
+                # Caught up: nothing running is past its deadline or its warning.
+                assert not timers.filter(state=TimerState.RUNNING, due_at__lte=self.before)
+                assert not timers.filter(
+                    state=TimerState.RUNNING, warn_at__lte=self.before, warned_at__isnull=True
+                )
+                breaches = SlaEvent.objects.filter(kind=EventKind.BREACH, timer__isnull=False)
+                assert breaches.exists()
+                for event in breaches.select_related("timer"):
+                    assert event.at == event.timer.due_at == event.timer.breached_at
+                met_late = timers.filter(state=TimerState.MET, breached_at__isnull=False)
+                assert met_late.exists()
+                on_time = timers.filter(state=TimerState.MET, breached_at__isnull=True)
+                assert all(t.met_at <= t.due_at for t in on_time)
+                rows = sla_selectors.compliance(start=self.before - timedelta(days=200),
+                                                end=self.after)  # fmt: skip
+                follow_up = next(r for r in rows if r.label == "First follow-up")
+                assert 30 <= follow_up.percent <= 98, follow_up
+                periods = VolumePeriodResult.objects.all()
+                assert periods.filter(state__in=["met", "breached"]).count() >= 5
+                assert periods.filter(state__in=["on_track", "at_risk"]).count() == 1
+                assert Notification.objects.filter(read_at__isnull=True).exists()
+                assert not OutboxMessage.objects.filter(channel="email").exists()
