@@ -528,7 +528,8 @@ def touch_log(*, lead: Lead, actor: User, kind: str, note: str = "", at=None) ->
 # --- feedback ---------------------------------------------------------------------------------
 
 
-def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="") -> LeadFeedback:
+def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="",
+                  now=None) -> LeadFeedback:  # fmt: skip
     """A rep's one-click lead-quality rating; it opens an item in marketing's inbox."""
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ValidationError({"rating": "Rate from 1 (junk) to 5 (excellent)."})
@@ -543,7 +544,7 @@ def feedback_rate(*, lead: Lead, actor: User, rating: int, tag_ids=(), comment="
         item = LeadFeedback.objects.create(
             lead=lead, rater=actor, rating=rating, tags=tags, comment=comment[:5000]
         )
-        sla_services.feedback_timers_start(item=item, now=item.created_at)
+        sla_services.feedback_timers_start(item=item, now=now or item.created_at)
     return item
 
 
