@@ -52,7 +52,7 @@ def parse_hours(text: str) -> list[tuple[int, int]]:
 
 def _minutes(text: str) -> int:
     hours, minutes = text.split(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and minutes < "60"):
         raise ValueError(text)
     return int(hours) * 60 + int(minutes)
 
@@ -206,13 +206,16 @@ class Calendar:
             microseconds=since_midnight
         )
 
-    def _holiday_work(self, start: datetime, end: datetime) -> int:
-        """Scheduled working time of holidays within [start, end) (naive local)."""
+    def _holiday_work(self, start: datetime, end: datetime, *, whole_days=False) -> int:
+        """Scheduled working time of holidays within [start, end) (naive local); with
+        `whole_days`, of every holiday that [start, end) enters, to the holiday's end."""
         total = 0
         for day in self.holidays_between(start.date(), end.date()):
             midnight = datetime.combine(day, datetime.min.time())
-            low, high = max(start, midnight), min(end, midnight + timedelta(days=1))
-            if high > low:
+            next_midnight = midnight + timedelta(days=1)
+            low = max(start, midnight)
+            high = next_midnight if whole_days else min(end, next_midnight)
+            if high > low and midnight < end:
                 total += self._worked_before(high) - self._worked_before(low)
         return total
 
@@ -228,8 +231,10 @@ class Calendar:
             return start
         base = self._worked_before(start)
         skipped, end = 0, self._local_at(base + amount)
+        # Skip each holiday the candidate end enters whole: skipping only the part before the
+        # end would creep forward by the overshoot (a microsecond) per round.
         for _ in range(_MAX_HOLIDAY_ROUNDS):
-            holiday_work = self._holiday_work(start, end)
+            holiday_work = self._holiday_work(start, end, whole_days=True)
             if holiday_work == skipped:
                 return end
             skipped = holiday_work
