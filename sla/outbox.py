@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sla.models import Channel, DeliveryState, OutboxMessage, WebhookFormat
+from sla.models import Channel, DeliveryState, OutboxMessage, WebhookEndpoint, WebhookFormat
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +79,12 @@ def deliver_due(now: datetime | None = None, *, limit: int = 200) -> DeliveryRep
         now_ = now or timezone.now()
         messages = claim(now_, limit)
         for message in messages:
-            _deliver(message, report)
+            _deliver(message, report, now_)
         if len(messages) < limit or now is not None:
             return report
 
 
-def _deliver(message: OutboxMessage, report: DeliveryReport) -> None:
+def _deliver(message: OutboxMessage, report: DeliveryReport, now: datetime) -> None:
     base = OutboxMessage.objects.unscoped()  # delivery serves every organization
     mine = base.filter(pk=message.pk, state=DeliveryState.SENDING, attempts=message.attempts)
     try:
@@ -93,7 +97,8 @@ def _deliver(message: OutboxMessage, report: DeliveryReport) -> None:
         gave_up = message.attempts >= MAX_ATTEMPTS
         mine.update(
             state=DeliveryState.FAILED if gave_up else DeliveryState.PENDING,
-            next_attempt_at=timezone.now() + backoff(message.attempts),
+            # From the clock the claim used (and its lease), so a replayed `now` stays consistent.
+            next_attempt_at=now + backoff(message.attempts),
             lease_until=None, last_error=str(error)[:500],
         )  # fmt: skip
         if gave_up:
@@ -121,7 +126,12 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_request(message: OutboxMessage) -> urllib.request.Request:
-    endpoint, payload = message.endpoint, message.payload
+    return endpoint_request(message.endpoint, message.payload)
+
+
+def endpoint_request(endpoint: WebhookEndpoint, payload: dict) -> urllib.request.Request:
+    """The POST of `payload` to `endpoint`, Slack-shaped or signed: what delivery sends, and
+    what the settings page's "Send test" sends."""
     if endpoint.format == WebhookFormat.SLACK:
         marker = ":rotating_light:" if payload["type"] == "sla.breach" else ":warning:"
         document = {"text": f"{marker} *{payload['title']}*\n{payload['detail']}\n"
@@ -143,10 +153,39 @@ def webhook_request(message: OutboxMessage) -> urllib.request.Request:
 def send_webhook(message: OutboxMessage) -> None:
     if not message.endpoint.active:
         raise RuntimeError("The endpoint was switched off.")
-    request = webhook_request(message)
+    webhook_post(webhook_request(message))
+
+
+class PrivateAddressError(RuntimeError):
+    pass
+
+
+def refuse_private_host(url: str) -> None:
+    """Refuse a URL whose host resolves to a loopback, private, link-local or otherwise
+    non-public address, unless WEBHOOKS_ALLOW_PRIVATE_HOSTS: an organization's webhook must not
+    reach into the network the servers run in. Checked again at every send, so a name that
+    later resolves inward is caught too."""
+    if settings.WEBHOOKS_ALLOW_PRIVATE_HOSTS:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError) as error:
+        raise RuntimeError(f"Could not resolve {host}.") from error
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            raise PrivateAddressError(f"{host} is on a private network ({address}).")
+
+
+def webhook_post(
+    request: urllib.request.Request, *, timeout: float = WEBHOOK_TIMEOUT_SECONDS
+) -> int:
+    """Send a built webhook request: its HTTP status, or an exception for anything but 2xx."""
     if request.type not in ("http", "https"):
         raise RuntimeError("Only http and https webhook URLs are sent to.")
+    refuse_private_host(request.full_url)
     # The URL is the organization admin's own endpoint, its scheme checked above.
-    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
         if not 200 <= response.status < 300:
             raise RuntimeError(f"HTTP {response.status}")
+        return response.status

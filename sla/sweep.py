@@ -60,7 +60,10 @@ def sweep(now: datetime | None = None, *, batch: int = BATCH) -> SweepReport:
         claimed = _sweep_batch(now, batch, report)
         if claimed < batch:
             break
-    report.periods_checked = volume_periods_check(now=now, failed=report.failed)
+    # Closing a period opens the next, due at once; after downtime it may have ended too. Each
+    # pass leaves its periods due later (or closed), so this stops at the current period.
+    while checked := volume_periods_check(now=now, failed=report.failed):
+        report.periods_checked += checked
     report.lag_seconds = sweep_lag(now)
     if report.failed:
         logger.error("SLA sweep could not evaluate timers %s", report.failed)
