@@ -37,9 +37,9 @@ from leads.qualification import bant_evaluate
 from leads.scoring import score_compute
 from revops.tenancy.context import current_organization
 from revops.tenancy.copy import copy_insert
+from revops.tenancy.models import Membership, Organization, Role, User
 from sla import services as sla_services
 from sla.models import TimerTarget
-from revops.tenancy.models import Membership, Organization, Role, User
 
 # Fields a client may set on a lead (create, update, upsert, import).
 LEAD_FIELDS = (

@@ -237,6 +237,8 @@ def _production_like(env: dict) -> dict:
     env.setdefault("DJANGO_SECURE_COOKIES", "0")
     # Keys of this run only, so a run never clears or reads a running instance's cache.
     env.setdefault("CACHE_KEY_PREFIX", f"revops-test-{secrets.token_hex(4)}")
+    # Tests and benchmarks receive webhooks on 127.0.0.1.
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_HOSTS", "1")
     return env
 
 

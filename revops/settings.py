@@ -129,6 +129,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "var" / "staticfiles")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing root
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "revops.staticfinders.PlotlyFinder",  # static/plotly/plotly.min.js, from the plotly package
+]
 # Hashed, compressed names once `collectstatic` has written its manifest (deployments); straight
 # from the source folders otherwise (make run, tests).
 _STATIC_MANIFEST = (STATIC_ROOT / "staticfiles.json").exists()
@@ -168,6 +173,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "RevOps Hub <noreply@localhost>")
+# Outgoing webhooks to loopback, private or link-local addresses are refused (a tenant must not
+# reach this server's own network) unless this is set: development and tests.
+WEBHOOKS_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOKS_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 # Absolute links in emails (invitations) are built from this.
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 
@@ -208,6 +216,13 @@ SPECTACULAR_SETTINGS = {
         "ReasonKindEnum": "leads.models.ReasonKind",
         "ScoringRuleKindEnum": "leads.models.ScoringRuleKind",
         "TouchKindEnum": "leads.models.TouchKind",
+        "SlaKindEnum": "sla.models.SlaKind",
+        "SlaEventKindEnum": "sla.models.EventKind",
+        "TimerStateEnum": "sla.models.TimerState",
+        "TimerTargetEnum": "sla.models.TimerTarget",
+        "PeriodStateEnum": "sla.models.PeriodState",
+        "RecipientEnum": "sla.models.Recipient",
+        "VolumePeriodEnum": "sla.models.VolumePeriod",
     },
 }
 

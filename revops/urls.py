@@ -22,6 +22,7 @@ api_v1 = [
     path("organization/", tenancy_api.OrganizationView.as_view(), name="api-organization"),
     *router.urls,
     *leads_api.router.urls,
+    path("", include("sla.api")),  # /api/v1/sla/...
 ]
 
 urlpatterns = [
@@ -37,4 +38,5 @@ urlpatterns = [
     path("", include("leads.urls")),
     path("", include("leads.settings_urls")),
     path("", include("sla.urls")),
+    path("", include("sla.settings_urls")),
 ]

@@ -219,13 +219,14 @@ def volume_pacing_series(period: VolumePeriodResult, now: datetime | None = None
     days, delivered, expected = [], [], []
     day_end = period.starts_at
     while day_end < period.ends_at:
-        day_end = min(day_end + timedelta(days=1), period.ends_at)
+        day_start, day_end = day_end, min(day_end + timedelta(days=1), period.ends_at)
         label = (day_end - timedelta(seconds=1)).astimezone(tz).date().isoformat()
         days.append(label)
         expected.append(round(period.target * calendar.business_us(period.starts_at, day_end)
                               / total, 2))  # fmt: skip
         delivered.append(
-            sum(1 for at in first_at.values() if at < day_end) if day_end <= now else None
+            # Today's point counts what is delivered so far; days not begun have none yet.
+            sum(1 for at in first_at.values() if at < day_end) if day_start < now else None
         )
     return {"days": days, "delivered": delivered, "expected": expected, "target": period.target}
 

@@ -23,6 +23,7 @@ from sla.calendar import Calendar, parse_hours
 from sla.models import (
     BusinessCalendar,
     EventKind,
+    Notification,
     Recipient,
     SlaEvent,
     SlaKind,
@@ -36,6 +37,7 @@ from sla.models import (
 )
 
 MICROS_PER_MINUTE = 60_000_000
+MAX_TARGET_MINUTES = 366 * 24 * 60
 
 DEFAULT_POLICIES = {
     SlaKind.FOLLOW_UP: {
@@ -97,15 +99,19 @@ def _calendar_fields(values: CalendarValues) -> dict:
             week[str(day)] = [list(interval) for interval in parse_hours(text or "")]
         except ValueError as error:
             errors[f"working_hours_{day}"] = str(error)
-    country = (values.holiday_country or "").upper()
-    subdivision = (values.holiday_subdivision or "").upper()
+    country = (values.holiday_country or "").strip().upper()
+    subdivision = (values.holiday_subdivision or "").strip()
     if country:
         from holidays import list_supported_countries
 
         supported = list_supported_countries()
         if country not in supported:
             errors["holiday_country"] = f"'{country}' is not a supported country code (e.g. US)."
-        elif subdivision and subdivision not in supported[country]:
+        elif subdivision:
+            # Codes are mostly upper case, but not all (Germany's "Augsburg"): match either way.
+            canonical = {code.upper(): code for code in supported[country]}
+            subdivision = canonical.get(subdivision.upper(), subdivision)
+        if country in supported and subdivision and subdivision not in supported[country]:
             errors["holiday_subdivision"] = (
                 f"'{subdivision}' is not a subdivision of {country}: "
                 f"{', '.join(supported[country][:12])}…"
@@ -185,6 +191,9 @@ def _validate_policy(policy: SlaPolicy) -> None:
     errors = {}
     if policy.kind in (SlaKind.FOLLOW_UP, SlaKind.FEEDBACK) and not policy.target_minutes:
         errors["target_minutes"] = "Give the allowed time in minutes."
+    for name in ("target_minutes", "resolve_target_minutes"):
+        if (getattr(policy, name) or 0) > MAX_TARGET_MINUTES:
+            errors[name] = "Allow at most a year."
     if policy.kind == SlaKind.FOLLOW_UP and policy.stop_on not in StopOn.values:
         errors["stop_on"] = "Choose what stops the clock."
     if policy.kind == SlaKind.SQL_VOLUME:
@@ -196,7 +205,7 @@ def _validate_policy(policy: SlaPolicy) -> None:
                 not isinstance(targets, dict)
                 or not targets
                 or not all(
-                    isinstance(k, str) and k and isinstance(v, int) and v > 0
+                    isinstance(k, str) and 0 < len(k) <= 100 and isinstance(v, int) and v > 0
                     for k, v in targets.items()
                 )
             ):
@@ -550,3 +559,28 @@ def breach_explain(*, event: SlaEvent, actor: User, explanation: str, is_admin: 
     )
     event.refresh_from_db()
     return event
+
+
+# --- in-app notifications ---------------------------------------------------------------------
+
+
+def notification_mark_read(*, notification: Notification, user: User,
+                           now: datetime | None = None) -> bool:  # fmt: skip
+    """The user opened (or dismissed) one of their notifications. Someone else's is refused;
+    an already read one keeps its first read time."""
+    if notification.user_id != user.pk:
+        raise ValidationError({"notification": "Not one of your notifications."})
+    now = now or timezone.now()
+    return bool(
+        Notification.objects.filter(pk=notification.pk, user=user, read_at__isnull=True).update(
+            read_at=now, updated_at=now
+        )
+    )
+
+
+def notifications_mark_all_read(*, user: User, now: datetime | None = None) -> int:
+    """Clear the bell: every unread notification of the user in this organization."""
+    now = now or timezone.now()
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=now, updated_at=now
+    )

@@ -12,7 +12,9 @@ from revops.tenancy.context import organization_scope
 from revops.tenancy.permissions import membership_may
 
 
-def organization_view(view=None, *, admin_writes: bool = False, admin_reads: bool = False):
+def organization_view(
+    view=None, *, admin_writes: bool = False, admin_reads: bool = False, own_writes: bool = False
+):
     """Decorate a view taking `org_slug`: 404 for non-members, 403 when the role may not act.
 
     The view runs inside the organization's scope and gets `request.organization` and
@@ -25,7 +27,11 @@ def organization_view(view=None, *, admin_writes: bool = False, admin_reads: boo
         def wrapper(request, org_slug: str, *args, **kwargs):
             membership = selectors.organization_membership_by_slug(user=request.user, slug=org_slug)
             if not membership_may(
-                membership, request.method, admin_writes=admin_writes, admin_reads=admin_reads
+                membership,
+                request.method,
+                admin_writes=admin_writes,
+                admin_reads=admin_reads,
+                own_writes=own_writes,
             ):
                 raise PermissionDenied("Your role does not allow this.")
             request.membership = membership

@@ -8,13 +8,22 @@ SAFE_METHODS = permissions.SAFE_METHODS
 
 
 def membership_may(
-    membership: Membership | None, method: str, *, admin_writes: bool, admin_reads: bool = False
+    membership: Membership | None,
+    method: str,
+    *,
+    admin_writes: bool,
+    admin_reads: bool = False,
+    own_writes: bool = False,
 ) -> bool:
-    """Members read; viewers never write; admin resources are written (or read) by admins alone."""
+    """Members read; viewers never write; admin resources are written (or read) by admins alone.
+    `own_writes` resources hold each member's own rows (their notifications), which every
+    member, viewers included, may change."""
     if membership is None:
         return False
     if method in SAFE_METHODS:
         return membership.role == Role.ADMIN or not admin_reads
+    if own_writes:
+        return True
     if admin_writes or admin_reads:
         return membership.role == Role.ADMIN
     return membership.can_write
@@ -30,4 +39,5 @@ class IsOrganizationMember(permissions.BasePermission):
             request.method,
             admin_writes=getattr(view, "admin_writes", False),
             admin_reads=getattr(view, "admin_reads", False),
+            own_writes=getattr(view, "own_writes", False),
         )
