@@ -9,9 +9,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -44,6 +46,8 @@ from leads.qualification import bant_evaluate
 from revops.tenancy import selectors as tenancy_selectors
 from revops.tenancy.access import organization_view
 from revops.tenancy.models import Role
+from sla import selectors as sla_selectors
+from sla.models import SlaEvent, TimerTarget
 
 PAGE_SIZE = 50
 # Marketing's actions: mark MQLs, force-qualify, work the feedback inbox, create campaigns.
@@ -125,6 +129,15 @@ def _lead_url(request, lead) -> str:
     return reverse("lead_detail", args=[request.organization.slug, lead.pk])
 
 
+def _attach_feedback_clocks(items) -> None:
+    """Each feedback item's acknowledge and resolve SLA clocks (`item.sla_clocks`), one query."""
+    by_item: dict[int, list] = {item.pk: [] for item in items}
+    for timer in sla_selectors.timers().filter(feedback_id__in=list(by_item)):
+        by_item[timer.feedback_id].append(timer)
+    for item in items:
+        item.sla_clocks = by_item[item.pk]
+
+
 # --- lead list --------------------------------------------------------------------------------
 
 
@@ -186,11 +199,22 @@ def lead_detail(request, lead_id: int):
     services.reasons_ensure_defaults()  # the reject / lose / rate forms need their lists
     role = request.membership.role
     may_act_as_owner = _is_owner_or_admin(request, lead)
+    # The lead's SLA clocks with their stories (started, at risk, reassigned, paused...).
+    sla_timers = sla_selectors.lead_timers(lead.pk)
+    prefetch_related_objects(
+        sla_timers,
+        Prefetch("events", queryset=SlaEvent.objects.select_related("actor").order_by("at", "id")),
+    )
     return render(
         request,
         "leads/lead_detail.html",
         {
             "lead": lead,
+            "sla_timers": sla_timers,
+            "sla_follow_up": next(
+                (t for t in sla_timers if t.target == TimerTarget.FOLLOW_UP and t.is_open), None
+            ),
+            "sla_now": timezone.now(),
             "policy": policy,
             "bant": bant_evaluate(lead, policy),
             "may_mark_mql": role in MARKETING_ROLES
@@ -362,11 +386,16 @@ def rep_queue(request):
     page = Paginator(selectors.rep_queue(rep=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    page.object_list = list(page.object_list)
+    clocks = sla_selectors.open_follow_ups(lead.pk for lead in page.object_list)
+    for lead in page.object_list:
+        lead.sla_timer = clocks.get(lead.pk)
     return render(
         request,
         "leads/queue.html",
         {
             "page": page,
+            "sla_now": timezone.now(),
             # Fetched once for every row's forms.
             "rejection_reasons": list(selectors.reasons(ReasonKind.REJECTION)),
             "feedback_tags": list(selectors.reasons(ReasonKind.FEEDBACK)),
@@ -392,12 +421,15 @@ def feedback_inbox(request):
     page = Paginator(selectors.feedback_inbox(**filters.selector_kwargs()), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    page.object_list = list(page.object_list)
+    _attach_feedback_clocks(page.object_list)
     return render(
         request,
         "leads/feedback_inbox.html",
         {
             "filters": filters,
             "page": page,
+            "sla_now": timezone.now(),
             "may_manage": request.membership.role in MARKETING_ROLES,
         },
     )
@@ -405,6 +437,7 @@ def feedback_inbox(request):
 
 def _feedback_answer(request, item, error: str | None, success: str):
     if request.htmx:
+        _attach_feedback_clocks([item])
         return render(
             request,
             "leads/_feedback_item.html",

@@ -34,7 +34,9 @@ QUALIFYING = {
 TUESDAY_10 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
 
-class FollowUpClockTests(TwoOrganizationsTestCase):
+class FollowUpTestCase(TwoOrganizationsTestCase):
+    """Acme in Chicago, Bob its rep with Mia as his manager; `hand_off` makes an assigned SQL."""
+
     def setUp(self):
         self.org_a.timezone = "America/Chicago"
         self.org_a.save()
@@ -54,6 +56,8 @@ class FollowUpClockTests(TwoOrganizationsTestCase):
         assert lead.stage == Stage.SQL and lead.owner == self.bob
         return lead
 
+
+class FollowUpClockTests(FollowUpTestCase):
     def test_an_assigned_sql_starts_a_one_business_hour_clock(self):
         lead = self.hand_off()
         timer = SlaTimer.objects.get(lead=lead)
