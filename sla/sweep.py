@@ -26,7 +26,7 @@ from django.utils import timezone
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Organization
 from sla import notify
-from sla.models import SlaTimer, TimerState
+from sla.models import SlaPolicy, SlaTimer, TimerState
 from sla.volume import volume_periods_check
 
 logger = logging.getLogger(__name__)
@@ -87,10 +87,17 @@ def _sweep_batch(now: datetime, batch: int, report: SweepReport) -> int:
             .filter(state=TimerState.RUNNING, next_check_at__lte=now)
             .order_by("next_check_at")
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("policy__calendar", "lead", "owner")[:batch]
+            .select_related("lead", "owner")[:batch]
+        )
+        # The few policies (and calendars) are read once and shared, not joined to every row.
+        policies = (
+            SlaPolicy.objects.unscoped()
+            .select_related("calendar")
+            .in_bulk({timer.policy_id for timer in due})
         )
         by_organization = defaultdict(list)
         for timer in due:
+            timer.policy = policies[timer.policy_id]
             by_organization[timer.organization_id].append(timer)
         organizations = Organization.objects.in_bulk(list(by_organization))
         for organization_id, timers in by_organization.items():
