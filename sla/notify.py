@@ -83,7 +83,7 @@ def record_period_event(period: VolumePeriodResult, *, kind: str, at: datetime, 
 
 
 def _record(events: list[SlaEvent], subjects: list, *, now: datetime) -> list[SlaEvent]:
-    SlaEvent.objects.bulk_create(events)
+    copy_insert(SlaEvent, events)
     if subjects:
         _fan_out(list(zip(events, subjects, strict=True)), now=now)
         # Deliver right after commit; the minute sweep retries whatever this misses.

@@ -32,6 +32,9 @@ from sla.volume import volume_periods_check
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
+TIMER_FIELDS = [field.name for field in SlaTimer._meta.concrete_fields]
+NAMED_FIELDS = ["lead__full_name", "lead__email", "lead__company_name", "owner__full_name",
+                "owner__email"]  # fmt: skip
 # A row whose evaluation raised is looked at again after this long, not on every tick.
 QUARANTINE = timedelta(minutes=5)
 
@@ -87,7 +90,9 @@ def _sweep_batch(now: datetime, batch: int, report: SweepReport) -> int:
             .filter(state=TimerState.RUNNING, next_check_at__lte=now)
             .order_by("next_check_at")
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("lead", "owner")[:batch]
+            .select_related("lead", "owner")
+            # Only what the notifications say about the lead and its owner.
+            .only(*TIMER_FIELDS, *NAMED_FIELDS)[:batch]
         )
         # The few policies (and calendars) are read once and shared, not joined to every row.
         policies = (

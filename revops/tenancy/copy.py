@@ -6,9 +6,32 @@ can point at them in the same pass. Like `bulk_create`, this skips `save()`, so 
 tenancy contract itself: every row must belong to the current organization.
 """
 
-from django.db import connection
+from operator import attrgetter
+
+from django.db import connection, models
 
 from revops.tenancy.context import TenantScopeError, current_organization
+
+# Field types whose stored attribute psycopg adapts exactly as Django would prepare it (str, int,
+# bool, float, aware datetime, date, a foreign key's id, None): read as is. Any other field
+# (JSON, arrays, decimals, auto_now stamps...) goes through Django's own preparation.
+_RAW_TYPES = (
+    models.CharField, models.TextField, models.IntegerField, models.BooleanField,
+    models.FloatField, models.ForeignKey, models.DateField,
+)  # fmt: skip
+
+
+def _value_readers(fields, db):
+    readers = []
+    for field in fields:
+        stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        if isinstance(field, _RAW_TYPES) and not stamped:
+            readers.append(attrgetter(field.attname))
+        else:
+            readers.append(
+                lambda obj, f=field: f.get_db_prep_save(f.pre_save(obj, True), db)
+            )
+    return readers
 
 
 def copy_insert(model, objects: list) -> None:
@@ -28,11 +51,10 @@ def copy_insert(model, objects: list) -> None:
         for obj, (new_id,) in zip(objects, cursor.fetchall(), strict=True):
             obj.pk = new_id
         columns = ", ".join(quote(f.column) for f in fields)
+        readers = _value_readers(fields, cursor.db)
         with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objects:
-                copy.write_row(
-                    [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-                )
+                copy.write_row([read(obj) for read in readers])
     for obj in objects:
         obj._state.adding = False
         obj._state.db = connection.alias

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads import services as lead_services
 from leads.models import Reason, ReasonKind, SalesRep, Stage
@@ -209,3 +211,17 @@ class FollowUpClockTests(FollowUpTestCase):
         assert report.sent == 3
         assert sorted(m.to[0] for m in mail.outbox) == recipients
         assert outbox.deliver_due(later + timedelta(hours=1)).sent == 0
+
+
+class SweepQueryCountTests(FollowUpTestCase):
+    def sweep_queries(self, leads: int, day: int) -> int:
+        start = TUESDAY_10 + timedelta(days=7 * day)
+        for number in range(leads):
+            self.hand_off(at=start, name=f"Lead{day}x{number}")
+        with CaptureQueriesContext(connection) as queries:
+            report = sweep(start + timedelta(hours=2))
+        assert report.breaches == leads
+        return len(queries)
+
+    def test_the_sweep_costs_the_same_queries_for_3_or_30_breaches(self):
+        assert self.sweep_queries(3, day=1) == self.sweep_queries(30, day=2)
