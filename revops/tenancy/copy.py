@@ -28,9 +28,7 @@ def _value_readers(fields, db):
         if isinstance(field, _RAW_TYPES) and not stamped:
             readers.append(attrgetter(field.attname))
         else:
-            readers.append(
-                lambda obj, f=field: f.get_db_prep_save(f.pre_save(obj, True), db)
-            )
+            readers.append(lambda obj, f=field: f.get_db_prep_save(f.pre_save(obj, True), db))
     return readers
 
 
