@@ -2,7 +2,6 @@
 400s for bad input, roles, and the tenant boundary (another organization's objects are 404)."""
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -30,13 +29,8 @@ from sla.models import (
 )
 from sla.sweep import sweep
 from tests.base import TwoOrganizationsTestCase, make_member
+from tests.sla.base import sql_handed_off
 
-QUALIFYING = {
-    "budget_amount": Decimal("50000"),
-    "authority_role": "decision_maker",
-    "needs": ["Forecasting"],
-    "timeline_days": 30,
-}
 # Tuesday 3 March 2026, 10:00 UTC: inside organization A's business hours (UTC, 09:00-17:00).
 PAST = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -53,10 +47,8 @@ WEEK = {
 
 def hand_off(actor, email: str, at: datetime | None = None) -> Lead:
     """A qualified lead marked MQL: assigned to the organization's rep as an SQL, which starts
-    the follow-up clock at `at` (now when omitted)."""
-    lead = lead_services.lead_create(actor=actor, email=email, now=at, **QUALIFYING)
-    lead_services.lead_mark_mql(lead=lead, actor=actor, now=at)
-    lead.refresh_from_db()
+    the follow-up clock at `at` (now when omitted). The lead has an email but no name."""
+    lead = sql_handed_off(actor=actor, at=at, name="", email=email)
     assert lead.stage == Stage.SQL and lead.owner_id is not None
     return lead
 

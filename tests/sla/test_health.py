@@ -7,14 +7,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from leads import services as lead_services
 from leads.models import SalesRep
 from revops.tenancy.context import organization_scope
 from sla.health import sla_health
 from sla.models import SlaTimer
 from sla.sweep import sweep
 from tests.base import TwoOrganizationsTestCase
-from tests.sla.test_timers import QUALIFYING
+from tests.sla.base import sql_handed_off
 
 
 class SlaHealthTests(TwoOrganizationsTestCase):
@@ -22,9 +21,7 @@ class SlaHealthTests(TwoOrganizationsTestCase):
         with organization_scope(self.org_a):
             SalesRep.objects.create(user=self.bob)
             self.handed_off = timezone.now() - timedelta(days=3)
-            lead = lead_services.lead_create(actor=self.alice, full_name="Ada",
-                                             now=self.handed_off, **QUALIFYING)  # fmt: skip
-            lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=self.handed_off)
+            lead = sql_handed_off(actor=self.alice, at=self.handed_off, name="Ada")
             self.timer = SlaTimer.objects.get(lead=lead)
 
     def test_a_due_timer_nobody_swept_shows_as_lag_and_fails_the_check(self):

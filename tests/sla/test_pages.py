@@ -9,7 +9,6 @@ started 50 minutes ago is at risk whatever the time of day the suite runs.
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.staticfiles import finders
@@ -34,14 +33,9 @@ from sla.models import (
 )
 from sla.sweep import sweep
 from sla.templatetags.sla_ui import clock, sla_duration
-from tests.base import TwoOrganizationsTestCase, make_member
+from tests.base import make_member
+from tests.sla.base import SlaTestCase, sql_handed_off
 
-QUALIFYING = {
-    "budget_amount": Decimal("50000"),
-    "authority_role": "decision_maker",
-    "needs": ["Forecasting"],
-    "timeline_days": 30,
-}
 CLOCK = re.compile(r"<span class=\"sla-clock [^>]*>")
 
 
@@ -53,16 +47,11 @@ def clocks(html: str) -> list[dict]:
     return found
 
 
-class SlaPagesTestCase(TwoOrganizationsTestCase):
+class SlaPagesTestCase(SlaTestCase):
     def setUp(self):
-        self.org_a.timezone = "America/Chicago"
-        self.org_a.save()
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
-        lead_services.reasons_ensure_defaults()
-        self.mia = make_member(self.org_a, "mia@a.test", "Mia Manager", Role.SALES)
-        SalesRep.objects.create(user=self.bob, manager=self.mia, team="East")
+        super().setUp()
+        # Bob and Mia are team East; Mia manages and takes no leads herself.
+        SalesRep.objects.filter(user=self.bob).update(team="East")
         SalesRep.objects.create(user=self.mia, accepting_leads=False, team="East")
         _business, always = services.calendars_ensure()
         services.policy_create_version(kind=SlaKind.FOLLOW_UP, actor=self.alice, calendar=always)
@@ -70,13 +59,8 @@ class SlaPagesTestCase(TwoOrganizationsTestCase):
 
     def hand_off(self, minutes_ago: float, name: str = "Ada") -> SlaTimer:
         at = self.now - timedelta(minutes=minutes_ago)
-        lead = lead_services.lead_create(
-            actor=self.alice, full_name=name, email=f"{name.lower()}@x.test",
-            company_name=f"{name} Corp", now=at, **QUALIFYING,
-        )  # fmt: skip
-        lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=at)
-        lead.refresh_from_db()
-        assert lead.stage == Stage.SQL and lead.owner == self.bob
+        lead = sql_handed_off(actor=self.alice, at=at, name=name, company_name=f"{name} Corp")
+        assert (lead.stage, lead.owner) == (Stage.SQL, self.bob)
         return SlaTimer.objects.get(lead=lead, target=TimerTarget.FOLLOW_UP)
 
     def url(self, name: str, *args, org=None) -> str:
@@ -115,9 +99,7 @@ class CountdownTests(SlaPagesTestCase):
         services.policy_create_version(kind=SlaKind.FOLLOW_UP, actor=self.alice,
                                        calendar=business)  # fmt: skip
         handed = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # Tuesday 16:30 in Chicago
-        lead = lead_services.lead_create(actor=self.alice, full_name="Eve", now=handed,
-                                         email="eve@x.test", **QUALIFYING)  # fmt: skip
-        lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=handed)
+        lead = sql_handed_off(actor=self.alice, at=handed, name="Eve")
         timer = SlaTimer.objects.get(lead=lead)
         with timezone.override("America/Chicago"):
             far = clock(timer, handed)

@@ -9,7 +9,6 @@ import re
 import socket
 import threading
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from django.db import connection
@@ -35,15 +34,10 @@ from sla.models import (
 )
 from sla.settings_views import calendar_preview
 from tests.base import TwoOrganizationsTestCase
+from tests.sla.base import sql_handed_off
 
 A = "/o/acme-test/settings/sla"
 B = "/o/globex-test/settings/sla"
-QUALIFYING = {
-    "budget_amount": Decimal("50000"),
-    "authority_role": "decision_maker",
-    "needs": ["Forecasting"],
-    "timeline_days": 30,
-}
 # Tuesday 24 November 2026, 10:00 in Chicago (16:00 UTC): inside business hours.
 TUESDAY_10 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 LUNCH_BREAK = "09:00-12:00, 13:00-17:00"
@@ -88,9 +82,7 @@ class SlaSettingsTestCase(TwoOrganizationsTestCase):
 
     def setUp(self):
         # Tests read and assert on tenant rows directly, as organization A.
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
+        self.enterContext(organization_scope(self.org_a))
         self.before = self.snapshot()
 
     def snapshot(self) -> dict:
@@ -300,11 +292,7 @@ class PolicyPageTests(SlaSettingsTestCase):
     def test_re_basing_moves_running_timers_and_the_history_says_how_many(self):
         lead_services.reasons_ensure_defaults()
         SalesRep.objects.create(user=self.bob)
-        lead = lead_services.lead_create(
-            actor=self.alice, full_name="Ada", email="ada@x.test", now=TUESDAY_10, **QUALIFYING
-        )
-        lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=TUESDAY_10)
-        lead.refresh_from_db()
+        lead = sql_handed_off(actor=self.alice, at=TUESDAY_10, name="Ada")
         assert lead.stage == Stage.SQL
         timer = SlaTimer.objects.get(lead=lead)
         assert timer.due_at == TUESDAY_10 + timedelta(hours=1)

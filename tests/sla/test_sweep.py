@@ -22,7 +22,6 @@ import urllib.parse
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,16 +53,10 @@ from sla.models import (
     WebhookFormat,
 )
 from sla.sweep import QUARANTINE, SweepReport, _sweep_batch, sweep, sweep_lag
-from tests.base import TwoOrganizationsTestCase
+from tests.sla.base import QUALIFYING, SlaTestCase, sql_handed_off
 
 ROOT = Path(__file__).resolve().parents[2]
 CHICAGO = ZoneInfo("America/Chicago")
-QUALIFYING = {
-    "budget_amount": Decimal("50000"),
-    "authority_role": "decision_maker",
-    "needs": ["Forecasting"],
-    "timeline_days": 30,
-}
 # Monday 7 January 2041, 10:00 in Chicago: inside business hours; one business hour later is due.
 MONDAY_10 = datetime(2041, 1, 7, 10, 0, tzinfo=CHICAGO)
 SECRET = "whsec-test-0123456789"
@@ -113,11 +106,7 @@ def team_create(slug: str, *, timezone_name: str = "America/Chicago",
 def hand_off(team: Team, *, at: datetime, name: str) -> Lead:
     """A lead becomes an SQL and is assigned to the rep: the follow-up clock starts at `at`."""
     with organization_scope(team.organization):
-        lead = lead_services.lead_create(
-            actor=team.admin, full_name=name, email=f"{name.lower()}@x.test", now=at, **QUALIFYING
-        )
-        lead_services.lead_mark_mql(lead=lead, actor=team.admin, now=at)
-        lead.refresh_from_db()
+        lead = sql_handed_off(actor=team.admin, at=at, name=name)
     assert (lead.stage, lead.owner_id) == (Stage.SQL, team.rep.pk)
     return lead
 
@@ -515,26 +504,7 @@ def test_concurrent_deliverers_send_each_message_once(transactional_db, receiver
 # --- 3. late sweeps and sweep lag ---------------------------------------------------------------
 
 
-class SweepTestCase(TwoOrganizationsTestCase):
-    def setUp(self):
-        self.org_a.timezone = "America/Chicago"
-        self.org_a.save()
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
-        lead_services.reasons_ensure_defaults()
-        self.manager = member_add("mia@a.test", "Mia Manager", Role.SALES)
-        SalesRep.objects.create(user=self.bob, manager=self.manager)
-
-    def hand_off(self, at: datetime, name: str) -> Lead:
-        lead = lead_services.lead_create(
-            actor=self.alice, full_name=name, email=f"{name.lower()}@x.test", now=at, **QUALIFYING
-        )
-        lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=at)
-        lead.refresh_from_db()
-        assert (lead.stage, lead.owner) == (Stage.SQL, self.bob)
-        return lead
-
+class SweepTestCase(SlaTestCase):
     def follow_up(self, lead: Lead) -> SlaTimer:
         return SlaTimer.objects.get(lead=lead, target=TimerTarget.FOLLOW_UP)
 
@@ -674,11 +644,7 @@ class QuarantineTests(SweepTestCase):
         with organization_scope(self.org_b):
             dora = member_add("dora@b.test", "Dora Sales", Role.SALES)
             SalesRep.objects.create(user=dora)
-            other = lead_services.lead_create(
-                actor=self.charlie, full_name="Other", email="other@x.test", now=MONDAY_10,
-                **QUALIFYING,
-            )  # fmt: skip
-            lead_services.lead_mark_mql(lead=other, actor=self.charlie, now=MONDAY_10)
+            other = sql_handed_off(actor=self.charlie, at=MONDAY_10, name="Other")
             other_timer = SlaTimer.objects.get(lead=other)
         # Someone broke organization A's office-hours calendar behind the services' back.
         BusinessCalendar.objects.unscoped().filter(

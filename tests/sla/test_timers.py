@@ -1,15 +1,13 @@
 """The follow-up and feedback clocks through the leads services, and the sweep's promises."""
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from leads import services as lead_services
-from leads.models import Reason, ReasonKind, SalesRep, Stage
-from revops.tenancy.context import organization_scope
+from leads.models import Reason, ReasonKind
 from revops.tenancy.models import Role
 from sla import outbox, services
 from sla.models import (
@@ -24,39 +22,18 @@ from sla.models import (
     TimerTarget,
 )
 from sla.sweep import sweep
-from tests.base import TwoOrganizationsTestCase, make_member
+from tests.base import make_member
+from tests.sla.base import SlaTestCase
 
-QUALIFYING = {
-    "budget_amount": Decimal("50000"),
-    "authority_role": "decision_maker",
-    "needs": ["Forecasting"],
-    "timeline_days": 30,
-}
 # Tuesday 24 November 2026, 10:00 in Chicago (16:00 UTC): inside business hours.
 TUESDAY_10 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
 
-class FollowUpTestCase(TwoOrganizationsTestCase):
-    """Acme in Chicago, Bob its rep with Mia as his manager; `hand_off` makes an assigned SQL."""
-
-    def setUp(self):
-        self.org_a.timezone = "America/Chicago"
-        self.org_a.save()
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
-        lead_services.reasons_ensure_defaults()
-        self.manager = make_member(self.org_a, "mia@a.test", "Mia Manager", Role.SALES)
-        SalesRep.objects.create(user=self.bob, manager=self.manager)
+class FollowUpTestCase(SlaTestCase):
+    """`hand_off` makes an assigned SQL, on Tuesday at 10:00 unless told otherwise."""
 
     def hand_off(self, at=TUESDAY_10, name="Ada"):
-        lead = lead_services.lead_create(
-            actor=self.alice, full_name=name, email=f"{name.lower()}@x.test", now=at, **QUALIFYING
-        )
-        lead_services.lead_mark_mql(lead=lead, actor=self.alice, now=at)
-        lead.refresh_from_db()
-        assert lead.stage == Stage.SQL and lead.owner == self.bob
-        return lead
+        return super().hand_off(at, name)
 
 
 class FollowUpClockTests(FollowUpTestCase):

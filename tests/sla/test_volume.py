@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leads import services as lead_services
 from leads.models import Lead, SalesRep, Stage
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Role
@@ -25,8 +24,8 @@ from sla.models import (
     VolumePeriodResult,
 )
 from sla.sweep import sweep
-from tests.base import TwoOrganizationsTestCase
-from tests.sla.test_sweep import CHICAGO, QUALIFYING, member_add
+from tests.sla.base import SlaTestCase, sql_handed_off
+from tests.sla.test_sweep import CHICAGO, member_add
 
 # The week of Monday 7 January 2030 in Chicago, and the two after it.
 WEEK_1 = datetime(2030, 1, 7, tzinfo=CHICAGO)
@@ -39,15 +38,10 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return WEEK_1 + timedelta(days=day, hours=hour, minutes=minute)
 
 
-class VolumeTestCase(TwoOrganizationsTestCase):
+class VolumeTestCase(SlaTestCase):
     def setUp(self):
-        self.org_a.timezone = "America/Chicago"
-        self.org_a.save()
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
+        super().setUp()
         self.marketer = member_add("mo@a.test", "Mo Marketing", Role.MARKETING)
-        SalesRep.objects.create(user=self.bob)
         self.count = 0
 
     def enable(self, now: datetime, **values):
@@ -61,13 +55,11 @@ class VolumeTestCase(TwoOrganizationsTestCase):
         leads = []
         for _ in range(count):
             self.count += 1
-            lead = lead_services.lead_create(
-                actor=self.alice, full_name=f"Lead {self.count}", industry=industry,
-                email=f"lead{self.count}@x.test", now=when, **QUALIFYING,
+            lead = sql_handed_off(
+                actor=self.marketer, at=when, name=f"Lead {self.count}",
+                email=f"lead{self.count}@x.test", industry=industry,
             )  # fmt: skip
-            lead_services.lead_mark_mql(lead=lead, actor=self.marketer, now=when)
-            lead.refresh_from_db()
-            assert lead.stage == Stage.SQL
+            assert (lead.stage, lead.owner) == (Stage.SQL, self.bob)
             leads.append(lead)
         return leads
 
@@ -206,11 +198,8 @@ class PacingTests(VolumeTestCase):
             dora = member_add("dora@b.test", "Dora Sales", Role.SALES)
             SalesRep.objects.create(user=dora)
             for i in range(3):
-                lead = lead_services.lead_create(
-                    actor=self.charlie, full_name=f"B{i}", email=f"b{i}@x.test", now=at(1, 10),
-                    **QUALIFYING,
-                )  # fmt: skip
-                lead_services.lead_mark_mql(lead=lead, actor=self.charlie, now=at(1, 10))
+                lead = sql_handed_off(actor=self.charlie, at=at(1, 10), name=f"B{i}")
+                assert (lead.stage, lead.owner) == (Stage.SQL, dora)
         sweep(WEEK_2 + timedelta(minutes=1))
         week = self.period(WEEK_1)
         assert (week.state, week.delivered) == (PeriodState.BREACHED, 0)

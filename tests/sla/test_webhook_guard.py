@@ -11,7 +11,8 @@ from sla import config_services, outbox
 from sla.models import Channel, DeliveryState, OutboxMessage, SlaEvent
 from sla.sweep import sweep
 from tests.base import TwoOrganizationsTestCase
-from tests.sla.test_timers import TUESDAY_10, FollowUpTestCase
+from tests.sla.base import SlaTestCase
+from tests.sla.test_timers import TUESDAY_10
 
 INWARD = [
     "http://127.0.0.1:8000/hook",
@@ -24,9 +25,7 @@ INWARD = [
 
 class WebhookAddressTests(TwoOrganizationsTestCase):
     def setUp(self):
-        self.scope = organization_scope(self.org_a)
-        self.scope.__enter__()
-        self.addCleanup(self.scope.__exit__, None, None, None)
+        self.enterContext(organization_scope(self.org_a))
 
     @override_settings(WEBHOOKS_ALLOW_PRIVATE_HOSTS=False)
     def test_an_endpoint_on_a_private_or_loopback_address_is_refused(self):
@@ -45,12 +44,12 @@ class WebhookAddressTests(TwoOrganizationsTestCase):
         assert endpoint.pk and secret.startswith("whsec_")
 
 
-class PrivateDeliveryTests(FollowUpTestCase):
+class PrivateDeliveryTests(SlaTestCase):
     def test_delivery_to_an_address_that_became_private_is_refused_and_retried(self):
         endpoint, _ = config_services.webhook_endpoint_create(
             name="ops", url="http://127.0.0.1:9/hook", format="slack"
         )
-        self.hand_off()
+        self.hand_off(TUESDAY_10)
         sweep(TUESDAY_10 + timedelta(hours=2))  # late: the breach alone, no warning
         now = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
         OutboxMessage.objects.filter(channel=Channel.EMAIL).delete()
