@@ -4,8 +4,9 @@ Every member reads; RevOps admins write, through `leads/config_services.py` like
 page. Changing scoring rules rescores open leads in the background.
 """
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import mixins, serializers
 
 from leads import config_services
@@ -41,13 +42,20 @@ class ScoringRuleSerializer(serializers.ModelSerializer):
 class SalesRepSerializer(serializers.ModelSerializer):
     user = UserSummarySerializer(read_only=True)
     user_id = MemberPrimaryKeyRelatedField(source="user", write_only=True)
+    manager = UserSummarySerializer(read_only=True, allow_null=True)
+    # Scoped: another organization's user is "does not exist", like an unknown id. Whether the
+    # member is active and not the rep is `config_services.sales_rep_save`'s to say.
+    manager_id = MemberPrimaryKeyRelatedField(
+        source="manager", write_only=True, required=False, allow_null=True,
+        help_text="The member SLA breaches escalate to (any role, not the rep); null for none.",
+    )  # fmt: skip
 
     class Meta:
         model = SalesRep
-        fields = ["id", "user", "user_id", "accepting_leads", "capacity", "territory",
-                  "last_assigned_at"]  # fmt: skip
+        fields = ["id", "user", "user_id", "accepting_leads", "capacity", "territory", "team",
+                  "manager", "manager_id", "last_assigned_at"]  # fmt: skip
         read_only_fields = ["last_assigned_at"]
-        validators = []  # the (organization, user) constraint answers below
+        validators = []  # `config_services.sales_rep_save` answers a duplicate rep
 
     def validate_user_id(self, user):
         if not Membership.objects.filter(user=user, role=Role.SALES).exists():
@@ -130,14 +138,50 @@ class ScoringRuleViewSet(AdminConfigViewSet):
 
 
 class SalesRepViewSet(AdminConfigViewSet):
-    """Sales members who take new SQLs: whether they accept leads, their capacity, territory."""
+    """Sales members who take new SQLs: whether they accept leads, their capacity, territory,
+    team (the SLA report groups by it) and manager (SLA breaches escalate to them)."""
 
     model = SalesRep
     serializer_class = SalesRepSerializer
-    unique_constraint = ("salesrep_unique_user", "user_id", "This member is already a rep.")
+    # The service names its fields as the settings page does; the API's ids end in `_id`.
+    service_fields = {"user": "user_id", "manager": "manager_id"}
 
     def get_queryset(self):
-        return SalesRep.objects.select_related("user").order_by("id")
+        return SalesRep.objects.select_related("user", "manager").order_by("id")
+
+    def _service_values(self, validated_data: dict) -> dict:
+        values = dict(validated_data)
+        if "manager" in values:
+            manager = values.pop("manager")
+            values["manager_id"] = manager.pk if manager else None
+        return values
+
+    @contextmanager
+    def _service_errors(self):
+        try:
+            yield
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                {self.service_fields.get(name, name): texts
+                 for name, texts in error.message_dict.items()}
+            ) from error  # fmt: skip
+
+    def perform_create(self, serializer):
+        values = self._service_values(serializer.validated_data)
+        user = values.pop("user")
+        with self._service_errors():
+            serializer.instance = config_services.sales_rep_save(user_id=user.pk, **values)
+
+    def perform_update(self, serializer):
+        rep = serializer.instance
+        values = self._service_values(serializer.validated_data)
+        user = values.pop("user", None)
+        if user is not None and user.pk != rep.user_id:
+            raise serializers.ValidationError(
+                {"user_id": ["A rep stays the same member; add a new rep for someone else."]}
+            )
+        with self._service_errors():
+            serializer.instance = config_services.sales_rep_save(rep=rep, **values)
 
 
 class AssignmentRuleViewSet(AdminConfigViewSet):

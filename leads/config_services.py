@@ -33,7 +33,7 @@ from revops.tenancy.models import Membership, Role
 SCORING_RULE_EDITABLE = frozenset(
     {"kind", "attribute", "value", "event_kind", "points", "half_life_days", "active"}
 )
-SALES_REP_EDITABLE = frozenset({"accepting_leads", "capacity", "territory"})
+SALES_REP_EDITABLE = frozenset({"accepting_leads", "capacity", "territory", "team", "manager_id"})
 ASSIGNMENT_RULE_EDITABLE = frozenset(
     {"priority", "industry", "company_size_min", "company_size_max", "territory", "rep_id",
      "active"}
@@ -190,7 +190,9 @@ def sales_rep_save(
 ) -> SalesRep:
     """Make a sales member a rep (`user_id=`), or change an existing rep (`rep=`).
 
-    `changes` may set `accepting_leads`, `capacity` (None: no limit) and `territory`.
+    `changes` may set `accepting_leads`, `capacity` (None: no limit), `territory`, `team` (the
+    SLA report groups compliance by it) and `manager_id` (None: no manager; SLA breaches
+    escalate to the manager, `sla.notify`).
     """
     if (rep is None) == (user_id is None):
         raise TypeError("Pass either rep= (to change) or user_id= (to add).")
@@ -215,15 +217,29 @@ def sales_rep_save(
             accepting_leads=rep.accepting_leads,
             capacity=rep.capacity,
             territory=rep.territory,
+            team=rep.team,
+            manager_id=rep.manager_id,
         )
     for name, value in changes.items():
         setattr(candidate, name, value)
     candidate.territory = _text(candidate.territory)
+    candidate.team = _text(candidate.team)
     if candidate.capacity is not None and candidate.capacity < 0:
         errors["capacity"] = "Capacity cannot be negative; leave it empty for no limit."
+    manager_id = candidate.manager_id
+    # Only a newly chosen manager is checked for membership: a manager who has since left or
+    # been deactivated must not block a change of capacity (notify skips inactive people).
+    newly_chosen = manager_id is not None and (rep is None or manager_id != rep.manager_id)
+    if manager_id is not None and manager_id == candidate.user_id:
+        errors["manager"] = "A rep cannot be their own manager."
+    elif newly_chosen and not (
+        # Scoped: another organization's member is as absent as an id that does not exist.
+        Membership.objects.filter(user_id=manager_id, user__is_active=True).exists()
+    ):
+        errors["manager"] = "Choose an active member of this organization as the manager."
     if errors:
         raise ValidationError(errors)
-    _full_clean(candidate, exclude=["user", "last_assigned_at"])
+    _full_clean(candidate, exclude=["user", "manager", "last_assigned_at"])
 
     if rep is None:
         with constraint_as_field_error(
@@ -231,11 +247,11 @@ def sales_rep_save(
         ):
             candidate.save()
         return candidate
-    rep.accepting_leads = candidate.accepting_leads
-    rep.capacity = candidate.capacity
-    rep.territory = candidate.territory
+    fields = ["accepting_leads", "capacity", "territory", "team", "manager_id"]
+    for name in fields:
+        setattr(rep, name, getattr(candidate, name))
     # Only these fields: the round-robin pointer is written concurrently by hand-offs.
-    rep.save(update_fields=["accepting_leads", "capacity", "territory", "updated_at"])
+    rep.save(update_fields=[*fields, "updated_at"])
     return rep
 
 

@@ -66,7 +66,34 @@ class ActiveForm(forms.Form):
 # --- sales reps -------------------------------------------------------------------------------
 
 
-class SalesRepAddForm(forms.Form):
+MANAGER_INVALID = "Choose an active member of this organization as the manager."
+
+
+def _manager_field() -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        label="Manager",
+        error_messages={"invalid_choice": MANAGER_INVALID},
+    )
+
+
+def _manager_choices(managers) -> list:
+    """Any active member may manage a rep (a sales lead, an admin); none is a choice too."""
+    return _blank_first(
+        [(m.user_id, f"{m.user.display_name} ({m.user.email})") for m in managers], "No manager"
+    )
+
+
+class SalesRepFormMixin:
+    def service_values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["manager_id"] = data.pop("manager")
+        return data
+
+
+class SalesRepAddForm(SalesRepFormMixin, forms.Form):
     user = forms.TypedChoiceField(
         coerce=int,
         label="Sales member",
@@ -77,19 +104,36 @@ class SalesRepAddForm(forms.Form):
     )
     capacity = forms.IntegerField(required=False, label="Capacity (open SQLs)")
     territory = forms.CharField(required=False, max_length=100)
+    team = forms.CharField(required=False, max_length=100)
+    manager = _manager_field()
     accepting_leads = forms.BooleanField(required=False, initial=True, label="Takes new leads")
 
-    def __init__(self, *args, members, **kwargs):
+    def __init__(self, *args, members, managers, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].choices = _blank_first(
             [(m.user_id, f"{m.user.display_name} ({m.user.email})") for m in members],
             "Choose a member",
         )
+        self.fields["manager"].choices = _manager_choices(managers)
+
+    def service_values(self) -> dict:
+        data = super().service_values()
+        data["user_id"] = data.pop("user")
+        return data
 
 
-class SalesRepEditForm(RowFormMixin, forms.Form):
+class SalesRepEditForm(SalesRepFormMixin, RowFormMixin, forms.Form):
     capacity = forms.IntegerField(required=False, label="Capacity (open SQLs)")
     territory = forms.CharField(required=False, max_length=100)
+    team = forms.CharField(required=False, max_length=100)
+    manager = _manager_field()
+
+    def __init__(self, *args, rep, managers, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A rep is not offered as their own manager (the service refuses it anyway).
+        self.fields["manager"].choices = _manager_choices(
+            m for m in managers if m.user_id != rep.user_id
+        )
 
 
 # --- assignment rules -------------------------------------------------------------------------

@@ -68,11 +68,20 @@ def _scoring_rules() -> list[ScoringRule]:
 
 
 def _sales_reps() -> list[SalesRep]:
-    return list(SalesRep.objects.select_related("user").order_by("user__full_name", "user__email"))
+    return list(
+        SalesRep.objects.select_related("user", "manager").order_by(
+            "user__full_name", "user__email"
+        )
+    )
 
 
 def _sales_members():
     return tenancy_selectors.organization_members().filter(role=Role.SALES)
+
+
+def _managers():
+    """Who may manage a rep: any active member, whatever their role."""
+    return tenancy_selectors.organization_members().filter(user__is_active=True)
 
 
 def _open_sqls_by_owner() -> dict[int, int]:
@@ -104,13 +113,16 @@ def _row_or_404(queryset, pk: int):
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _edit_form(section: str, row, *, reps):
+def _edit_form(section: str, row, *, reps, managers):
     """The form opened on `row` by its Edit link, filled with the row's values."""
     if section == "scoring":
         initial = {"value": row.value, "points": row.points, "half_life_days": row.half_life_days}
         return ScoringRuleEditForm(initial=initial)
     if section == "rep":
-        return SalesRepEditForm(initial={"capacity": row.capacity, "territory": row.territory})
+        initial = {name: getattr(row, name) for name in ("capacity", "territory", "team")}
+        return SalesRepEditForm(
+            rep=row, managers=managers, initial=initial | {"manager": row.manager_id}
+        )
     initial = {
         name: getattr(row, name)
         for name in ("priority", "industry", "company_size_min", "company_size_max", "territory")
@@ -131,7 +143,10 @@ def _render(request, *, status: int = 200, forms=None, edit=None, row_error=None
     may_edit = request.membership.is_admin
     rules = _scoring_rules()
     reps = _sales_reps()
-    members = list(_sales_members())
+    # One read for both lists: sales members (who may become reps) and managers (anyone active).
+    everyone = list(tenancy_selectors.organization_members())
+    members = [m for m in everyone if m.role == Role.SALES]
+    managers = [m for m in everyone if m.user.is_active]
     open_sqls = _open_sqls_by_owner()
     assignment_rules = _assignment_rules()
     reasons = _reasons()
@@ -167,7 +182,7 @@ def _render(request, *, status: int = 200, forms=None, edit=None, row_error=None
         kind, pk, edit_form = edit
         row = next((r for r in rows[kind] if r.pk == pk), None)
         if row is not None:
-            row.edit_form = edit_form or _edit_form(kind, row, reps=reps)
+            row.edit_form = edit_form or _edit_form(kind, row, reps=reps, managers=managers)
     if row_error is not None:
         kind, pk, text = row_error
         row = next((r for r in rows[kind] if r.pk == pk), None)
@@ -204,7 +219,9 @@ def _render(request, *, status: int = 200, forms=None, edit=None, row_error=None
         "fit_form": shown("fit", lambda: FitRuleForm(prefix="fit")),
         "engagement_form": shown("engagement", lambda: EngagementRuleForm(prefix="engagement")),
         "reps": reps,
-        "rep_form": shown("rep", lambda: SalesRepAddForm(prefix="rep", members=candidates)),
+        "rep_form": shown(
+            "rep", lambda: SalesRepAddForm(prefix="rep", members=candidates, managers=managers)
+        ),
         "assignment_rules": assignment_rules,
         "assignment_form": shown(
             "assignment", lambda: AssignmentRuleForm(prefix="assignment", reps=reps)
@@ -344,16 +361,10 @@ def scoring_rule_delete(request, rule_id: int):
 def sales_rep_add(request):
     rep_user_ids = SalesRep.objects.values("user_id")
     candidates = _sales_members().exclude(user_id__in=rep_user_ids)
-    form = SalesRepAddForm(request.POST, prefix="rep", members=candidates)
+    form = SalesRepAddForm(request.POST, prefix="rep", members=candidates, managers=_managers())
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            rep = config_services.sales_rep_save(
-                user_id=data["user"],
-                accepting_leads=data["accepting_leads"],
-                capacity=data["capacity"],
-                territory=data["territory"],
-            )
+            rep = config_services.sales_rep_save(**form.service_values())
         except ValidationError as error:
             _add_errors(form, error)
         else:
@@ -365,10 +376,10 @@ def sales_rep_add(request):
 @require_POST
 def sales_rep_edit(request, rep_id: int):
     rep = _row_or_404(SalesRep.objects.select_related("user"), rep_id)
-    form = SalesRepEditForm(request.POST)
+    form = SalesRepEditForm(request.POST, rep=rep, managers=_managers())
     if form.is_valid():
         try:
-            config_services.sales_rep_save(rep=rep, **form.cleaned_data)
+            config_services.sales_rep_save(rep=rep, **form.service_values())
         except ValidationError as error:
             _add_errors(form, error)
         else:

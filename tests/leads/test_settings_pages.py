@@ -2,6 +2,8 @@
 reason lists. Members read it, admins change it, and nothing crosses the tenant boundary."""
 
 import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from unittest import mock
 
 from django.core.exceptions import ValidationError
@@ -20,12 +22,17 @@ from leads.models import (
 )
 from leads.tasks import leads_rescore
 from revops.tenancy.context import organization_scope
-from revops.tenancy.models import Role
+from revops.tenancy.models import Role, User
+from sla.models import EventKind, Notification, SlaEvent
+from sla.sweep import sweep
 from tests.base import TwoOrganizationsTestCase, make_member
 
 A = "/o/acme-test/settings/leads"
 B = "/o/globex-test/settings/leads"
 RESCORING = "Open leads are being rescored in the background."
+NOT_A_MANAGER = "Choose an active member of this organization as the manager."
+OWN_MANAGER = "A rep cannot be their own manager."
+NO_SUCH_USER = 10**9
 
 
 class LeadSettingsTestCase(TwoOrganizationsTestCase):
@@ -78,7 +85,8 @@ class LeadSettingsTestCase(TwoOrganizationsTestCase):
             ),
             "reps": list(
                 SalesRep.objects.order_by("pk").values_list(
-                    "pk", "user_id", "accepting_leads", "capacity", "territory"
+                    "pk", "user_id", "accepting_leads", "capacity", "territory", "team",
+                    "manager_id",
                 )
             ),
             "assignment": list(
@@ -127,9 +135,11 @@ class LeadSettingsTestCase(TwoOrganizationsTestCase):
             "engagement-half_life_days": 10,
             "edit-value": "Hijack", "edit-points": 99, "edit-half_life_days": 3,
             "edit-capacity": 1, "edit-territory": "Hijack", "edit-priority": 1,
+            "edit-team": "Hijack", "edit-manager": self.alice.pk,
             "edit-industry": "Hijack", "edit-rep": self.rep.pk,
             "active": "0",
             "rep-user": self.sid.pk, "rep-capacity": 5, "rep-territory": "Hijack",
+            "rep-team": "Hijack", "rep-manager": self.alice.pk,
             "assignment-priority": 1, "assignment-industry": "Hijack",
             "assignment-rep": self.rep.pk,
             "loss-label": "Hijack",
@@ -371,11 +381,13 @@ class SalesRepTests(LeadSettingsTestCase):
         response = self.browser_as(self.alice).post(
             f"{A}/reps/",
             {"rep-user": self.sid.pk, "rep-capacity": "15", "rep-territory": " EMEA ",
+             "rep-team": " Mid  market ", "rep-manager": self.alice.pk,
              "rep-accepting_leads": "on"},
         )  # fmt: skip
         assert response.status_code == 302 and response["Location"] == f"{A}/#reps"
         rep = SalesRep.objects.get(user=self.sid)
         assert (rep.accepting_leads, rep.capacity, rep.territory) == (True, 15, "EMEA")
+        assert (rep.team, rep.manager_id) == ("Mid market", self.alice.pk)
 
     def test_a_rep_twice_a_non_sales_member_or_another_organizations_user_is_refused(self):
         client = self.browser_as(self.alice)
@@ -411,6 +423,91 @@ class SalesRepTests(LeadSettingsTestCase):
         assert "Bob Sales gets no new leads until resumed." in page and "Resume leads" in page
         client.post(f"{A}/reps/{self.rep.pk}/accepting/", {"active": "1"})
         assert SalesRep.objects.get(pk=self.rep.pk).accepting_leads
+
+    def test_any_active_member_but_the_rep_is_offered_as_manager(self):
+        gone = make_member(self.org_a, "gone@a.test", "Gone Admin", Role.ADMIN)
+        User.objects.filter(pk=gone.pk).update(is_active=False)
+        response = self.browser_as(self.alice).get(f"{A}/?edit=rep-{self.rep.pk}")
+        (row,) = [rep for rep in response.context["reps"] if rep.pk == self.rep.pk]
+        offered = dict(row.edit_form.fields["manager"].choices)
+        assert set(offered) == {"", self.alice.pk, self.vera.pk, self.sid.pk}
+        # Adding a rep: who the rep will be is not chosen yet, so bob is offered too.
+        offered = dict(response.context["rep_form"].fields["manager"].choices)
+        assert set(offered) == {"", self.alice.pk, self.bob.pk, self.vera.pk, self.sid.pk}
+
+    def test_an_admin_sets_a_reps_team_and_manager_and_the_table_shows_them(self):
+        client = self.browser_as(self.alice)
+        page = self.page(self.alice, f"?edit=rep-{self.rep.pk}")
+        assert 'name="edit-team"' in page and 'name="edit-manager"' in page
+        response = client.post(
+            f"{A}/reps/{self.rep.pk}/",
+            {"edit-capacity": "20", "edit-team": "  Enterprise   EMEA ",
+             "edit-manager": self.vera.pk},
+        )  # fmt: skip
+        assert response.status_code == 302 and response["Location"] == f"{A}/#reps"
+        self.rep.refresh_from_db()
+        assert (self.rep.capacity, self.rep.team, self.rep.manager_id) == (
+            20, "Enterprise EMEA", self.vera.pk,
+        )  # fmt: skip
+        page = self.page(self.alice)
+        row = re.search(rf'<tr id="rep-{self.rep.pk}".*?</tr>', page, re.S).group()
+        assert "<td>Enterprise EMEA</td>" in row and "<td>Vera Viewer</td>" in row
+        # The row opens with them selected; choosing "No manager" removes the manager.
+        page = self.page(self.alice, f"?edit=rep-{self.rep.pk}")
+        assert 'name="edit-team" value="Enterprise EMEA"' in page
+        assert f'<option value="{self.vera.pk}" selected>' in page
+        response = client.post(
+            f"{A}/reps/{self.rep.pk}/", {"edit-team": "Enterprise EMEA", "edit-manager": ""}
+        )
+        assert response.status_code == 302
+        self.rep.refresh_from_db()
+        assert (self.rep.team, self.rep.manager_id) == ("Enterprise EMEA", None)
+
+    def test_another_organizations_user_or_the_rep_themself_is_refused_as_manager(self):
+        client = self.browser_as(self.alice)
+        # Another organization's people answer exactly like an id that does not exist.
+        for manager_id in (self.charlie.pk, self.gus.pk, NO_SUCH_USER):
+            response = client.post(
+                f"{A}/reps/{self.rep.pk}/", {"edit-capacity": "20", "edit-manager": manager_id}
+            )
+            page = response.content.decode()
+            assert response.status_code == 400, manager_id
+            assert NOT_A_MANAGER in page and 'id="row-edit"' in page
+            response = client.post(
+                f"{A}/reps/", {"rep-user": self.sid.pk, "rep-manager": manager_id}
+            )
+            assert response.status_code == 400, manager_id
+            assert NOT_A_MANAGER in response.content.decode()
+        # The rep is not offered as their own manager, and the service refuses it when adding.
+        response = client.post(f"{A}/reps/{self.rep.pk}/", {"edit-manager": self.bob.pk})
+        assert response.status_code == 400
+        response = client.post(f"{A}/reps/", {"rep-user": self.sid.pk, "rep-manager": self.sid.pk})
+        page = response.content.decode()
+        assert response.status_code == 400 and OWN_MANAGER in page
+        select = re.search(r'<select name="rep-manager"[^>]*>', page).group()
+        assert 'aria-invalid="true"' in select
+        self.assert_nothing_changed()
+
+    def test_a_team_longer_than_100_characters_is_refused(self):
+        response = self.browser_as(self.alice).post(
+            f"{A}/reps/{self.rep.pk}/", {"edit-team": "x" * 101}
+        )
+        assert response.status_code == 400
+        assert "at most 100 characters" in response.content.decode()
+        self.assert_nothing_changed()
+
+    def test_viewers_and_sales_cannot_set_a_team_or_manager(self):
+        for user in (self.vera, self.bob):
+            client = self.browser_as(user)
+            response = client.post(
+                f"{A}/reps/{self.rep.pk}/", {"edit-team": "Mine", "edit-manager": user.pk}
+            )
+            assert response.status_code == 403, user
+            response = client.post(
+                f"{A}/reps/", {"rep-user": self.sid.pk, "rep-team": "Mine", "rep-manager": user.pk}
+            )
+            assert response.status_code == 403, user
+        self.assert_nothing_changed()
 
 
 class AssignmentRuleTests(LeadSettingsTestCase):
@@ -560,6 +657,76 @@ class ConfigServiceTests(LeadSettingsTestCase):
         )
         with self.assertRaises(TypeError):
             config_services.scoring_rule_update(rule=rule, organization=self.org_b)
+
+    def test_team_is_trimmed_and_any_active_member_may_manage_a_rep(self):
+        rep = config_services.sales_rep_save(
+            rep=self.rep, team="  Mid   market ", manager_id=self.vera.pk
+        )
+        assert (rep.team, rep.manager) == ("Mid market", self.vera)  # a viewer may manage
+        stored = SalesRep.objects.get(pk=self.rep.pk)
+        assert (stored.team, stored.manager_id, stored.capacity) == ("Mid market", self.vera.pk, 20)
+        added = config_services.sales_rep_save(user_id=self.sid.pk, manager_id=self.bob.pk)
+        assert SalesRep.objects.get(pk=added.pk).manager_id == self.bob.pk
+        # A manager deactivated since does not block the rep's other settings...
+        User.objects.filter(pk=self.vera.pk).update(is_active=False)
+        config_services.sales_rep_save(rep=rep, capacity=5)
+        assert SalesRep.objects.get(pk=rep.pk).manager_id == self.vera.pk
+        # ...and None removes the manager.
+        config_services.sales_rep_save(rep=rep, manager_id=None)
+        assert SalesRep.objects.get(pk=rep.pk).manager_id is None
+
+    def test_a_manager_is_an_active_member_of_this_organization_and_not_the_rep(self):
+        gone = make_member(self.org_a, "gone@a.test", "Gone Admin", Role.ADMIN)
+        User.objects.filter(pk=gone.pk).update(is_active=False)
+        refusals = {}
+        for manager_id in (self.charlie.pk, self.gus.pk, NO_SUCH_USER, gone.pk, self.bob.pk):
+            try:
+                config_services.sales_rep_save(rep=self.rep, manager_id=manager_id)
+            except ValidationError as error:
+                refusals[manager_id] = error.message_dict
+        # Another organization's user reads exactly like one that does not exist.
+        assert refusals == {
+            self.charlie.pk: {"manager": [NOT_A_MANAGER]},
+            self.gus.pk: {"manager": [NOT_A_MANAGER]},
+            NO_SUCH_USER: {"manager": [NOT_A_MANAGER]},
+            gone.pk: {"manager": [NOT_A_MANAGER]},
+            self.bob.pk: {"manager": [OWN_MANAGER]},
+        }
+        assert self.rep.manager_id is None  # refused changes leave the instance as it was
+        self.assert_invalid(
+            lambda: config_services.sales_rep_save(user_id=self.sid.pk, manager_id=self.sid.pk),
+            "manager",
+        )
+        self.assert_invalid(
+            lambda: config_services.sales_rep_save(user_id=self.sid.pk, manager_id=self.gus.pk),
+            "manager",
+        )
+        self.assert_invalid(
+            lambda: config_services.sales_rep_save(rep=self.rep, team="x" * 101), "team"
+        )
+        with self.assertRaises(TypeError):
+            config_services.sales_rep_save(rep=self.rep, manager=self.alice)
+
+    def test_a_breach_escalates_to_the_manager_set_here(self):
+        # Tuesday 24 November 2026, 10:00 in Chicago: inside business hours.
+        tuesday_10 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+        self.org_a.timezone = "America/Chicago"
+        self.org_a.save()
+        # Vera is a viewer: no breach reaches her role, only her being bob's manager.
+        config_services.sales_rep_save(rep=self.rep, manager_id=self.vera.pk)
+        lead = services.lead_create(
+            actor=self.alice, full_name="Ada", email="ada@x.test", now=tuesday_10,
+            budget_amount=Decimal("50000"), authority_role="decision_maker",
+            needs=["Forecasting"], timeline_days=30,
+        )  # fmt: skip
+        services.lead_mark_mql(lead=lead, actor=self.alice, now=tuesday_10)
+        assert Lead.objects.get(pk=lead.pk).owner == self.bob
+        assert sweep(tuesday_10 + timedelta(hours=5)).breaches == 1
+        breach = SlaEvent.objects.get(kind=EventKind.BREACH, timer__lead=lead)
+        notified = set(
+            Notification.objects.filter(event=breach).values_list("user__email", flat=True)
+        )
+        assert {"bob@a.test", "vera@a.test"} <= notified
 
 
 class QueryCountTests(LeadSettingsTestCase):
