@@ -1,0 +1,150 @@
+"""Metrics: the inputs only finance knows (spend, sales cost, customers and their revenue), and
+the nightly snapshots every dashboard figure is read from.
+
+Money is stored in the organization's currency: inputs in another currency are refused, never
+converted silently.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from leads.models import Campaign, Lead, SourceChannel
+from revops.tenancy.models import CURRENCY_CHOICES, TenantModel
+
+
+class MetricsSettings(TenantModel):
+    """Per-organization figures the metrics need and no record holds."""
+
+    # Gross margin on revenue, for CLV. Null: CLV shows "no data" until it is set.
+    gross_margin_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True,
+                                               blank=True)  # fmt: skip
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="metricssettings_one_per_org"),
+            models.CheckConstraint(
+                condition=models.Q(gross_margin_percent__gte=0, gross_margin_percent__lte=100),
+                name="metricssettings_margin_percent",
+            ),
+        ]
+
+
+class MarketingSpend(TenantModel):
+    """Money marketing spent on a day, by channel and (optionally) campaign."""
+
+    spent_on = models.DateField()
+    channel = models.CharField(max_length=20, choices=SourceChannel.choices)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="spend"
+    )
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-spent_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="spend_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "spent_on"], name="spend_by_day"),
+            models.Index(fields=["organization", "campaign", "spent_on"], name="spend_by_campaign"),
+        ]
+
+
+class SalesCostCategory(models.TextChoices):
+    SALARY = "salary", "Salary"
+    COMMISSION = "commission", "Commission"
+    TOOLS = "tools", "Tools"
+    OTHER = "other", "Other"
+
+
+class SalesCost(TenantModel):
+    """What selling cost over a period, for a team or a rep: spread evenly over the period's
+    days when the metrics add it up."""
+
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Inclusive")
+    team = models.CharField(max_length=100, blank=True)
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+    category = models.CharField(max_length=12, choices=SalesCostCategory.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")),
+                name="salescost_period_order",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="salescost_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "period_start"], name="salescost_by_start"),
+        ]
+
+
+class Account(TenantModel):
+    """A customer: the company that buys, its origin lead, and its subscription if it has one."""
+
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
+    )
+    # Subscription customers: monthly recurring revenue, and when they left (null: still a
+    # customer).
+    mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    subscribed_on = models.DateField(null=True, blank=True)
+    churned_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", "external_id",
+                condition=~models.Q(external_id=""),
+                name="account_unique_external_id",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(churned_on__isnull=True)
+                | models.Q(subscribed_on__isnull=True)
+                | models.Q(churned_on__gte=models.F("subscribed_on")),
+                name="account_churn_after_start",
+            ),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RevenueTransaction(TenantModel):
+    """A purchase (or a subscription invoice) by a customer."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transactions")
+    occurred_on = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    quantity = models.PositiveIntegerField(default=1)
+    external_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["occurred_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", "external_id",
+                condition=~models.Q(external_id=""),
+                name="transaction_unique_external_id",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            models.Index(
+                fields=["organization", "account", "occurred_on"], name="transaction_by_account"
+            ),
+            models.Index(fields=["organization", "occurred_on"], name="transaction_by_day"),
+        ]
