@@ -148,3 +148,58 @@ class RevenueTransaction(TenantModel):
             ),
             models.Index(fields=["organization", "occurred_on"], name="transaction_by_day"),
         ]
+
+
+class MetricFact(TenantModel):
+    """One additive number of one day: a count, a sum, a numerator or a denominator, overall
+    (dimension "") or for one member of a dimension (a channel, a campaign id, a rep id...).
+
+    Any date range and filter the dashboard asks for is a SUM over these rows, so a rate over a
+    quarter is the quarter's numerator over its denominator, never a mean of daily rates. The
+    measures and dimensions are defined in docs/metrics.md.
+    """
+
+    day = models.DateField()
+    measure = models.CharField(max_length=40)
+    dimension = models.CharField(max_length=20, blank=True)
+    member = models.CharField(max_length=200, blank=True)
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "measure", "dimension", "member"],
+                name="metricfact_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "measure", "dimension", "day"], name="metricfact_read"
+            ),
+        ]
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Computing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class MetricRun(TenantModel):
+    """One computation of a date range's snapshot: nightly, a backfill, or an admin's recompute."""
+
+    first_day = models.DateField()
+    last_day = models.DateField()
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    facts_written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
