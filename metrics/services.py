@@ -18,7 +18,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from leads.models import Campaign, SourceChannel
-from metrics.models import MarketingSpend, MetricsSettings, SalesCost, SalesCostCategory
+from metrics.models import (
+    MarketingSpend,
+    MetricRun,
+    MetricsSettings,
+    SalesCost,
+    SalesCostCategory,
+)
+from metrics.tasks import metrics_snapshot
 from revops.tenancy.context import current_organization
 from revops.tenancy.models import Membership, User
 
@@ -217,3 +224,20 @@ def sales_cost_import_csv(text: str) -> CsvImportResult:
         )  # fmt: skip
 
     return _import(text, {"period_start", "period_end", "category", "amount"}, record)
+
+
+# --- recomputing ------------------------------------------------------------------------------
+
+
+def metric_run_request(*, actor: User | None, first_day, last_day) -> MetricRun:
+    """An admin asks for a range to be recomputed now: a run row to follow, and a task."""
+    first, last = _day(first_day, "first_day"), _day(last_day, "last_day")
+    if last < first:
+        raise ValidationError({"last_day": "The range ends before it starts."})
+    if (last - first).days > 3 * 366:
+        raise ValidationError({"first_day": "Recompute at most three years at once."})
+    run = MetricRun.objects.create(first_day=first, last_day=last, requested_by=actor)
+    metrics_snapshot.delay_on_commit(
+        current_organization().pk, first.isoformat(), last.isoformat(), run.pk
+    )
+    return run

@@ -3,6 +3,12 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    # The metric snapshots: one task per organization, its last week recomputed.
+    "metrics-nightly": {
+        "task": "metrics.tasks.metrics_nightly",
+        "schedule": crontab(hour=3, minute=20),
+        "options": {"expires": 6 * 3600},
+    },
     # The SLA clock: due warnings and breaches, recorded once each; a tick expires unrun rather
     # than pile up behind a stalled worker (the next tick catches up on everything due).
     "sla-sweep": {
