@@ -37,13 +37,16 @@ STAGE_ENTRIES = """
     GROUP BY 1, 2, 3, 4, 5, 6
 """
 
-# Closed deals by the day they closed: counts, won value, and days from the lead's creation.
+# Closed deals by the day they closed: counts, won value, and days from the lead's creation
+# (wall-clock days of the organization's time zone: a DST change adds or removes no hour).
 CLOSED_DEALS = """
     SELECT (o.closed_at AT TIME ZONE %(tz)s)::date AS day, o.status,
            l.source, l.campaign_id, l.industry, l.owner_id,
            count(*)::float8 AS deals,
            coalesce(sum(o.won_value), 0)::float8 AS won_value,
-           sum(extract(epoch FROM o.closed_at - created.at) / 86400)::float8 AS cycle_days
+           sum(extract(epoch FROM (o.closed_at AT TIME ZONE %(tz)s)
+                                  - (created.at AT TIME ZONE %(tz)s)) / 86400)::float8
+               AS cycle_days
     FROM leads_opportunity o
     JOIN leads_lead l ON l.id = o.lead_id
     JOIN LATERAL (

@@ -3,11 +3,15 @@ those sums (docs/metrics.md). A ratio with a zero or missing denominator is None
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Sum
 
 from metrics.models import MetricFact
+from revops.tenancy.context import current_organization
 
 
 def totals(first_day: date, last_day: date, measures: list[str], *, dimension: str = "",
@@ -50,3 +54,87 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if not denominator or numerator is None:
         return None
     return numerator / denominator
+
+
+def open_opportunities_at(last_day: date) -> float:
+    """Opportunities open at the end of `last_day`: every entry into the opportunity stage up
+    to then, less every close (won or lost). Open = in the opportunity stage, not yet closed."""
+    rows = (
+        MetricFact.objects.filter(
+            day__lte=last_day,
+            dimension="",
+            measure__in=["entered_opportunity", "entered_won", "entered_lost"],
+        )
+        .values("measure")
+        .annotate(total=Sum("value"))
+    )
+    found = {row["measure"]: row["total"] for row in rows}
+    return (
+        found.get("entered_opportunity", 0.0)
+        - found.get("entered_won", 0.0)
+        - found.get("entered_lost", 0.0)
+    )
+
+
+@dataclass(frozen=True)
+class Velocity:
+    open_opportunities: float
+    win_rate: float | None
+    average_won_deal: float | None
+    average_cycle_days: float | None
+
+    @property
+    def per_day(self) -> float | None:
+        """(open opportunities * win rate * average won deal) / average won cycle, in the
+        organization's currency per day."""
+        parts = (self.win_rate, self.average_won_deal, self.average_cycle_days)
+        if any(part is None for part in parts) or not self.average_cycle_days:
+            return None
+        return (
+            self.open_opportunities
+            * self.win_rate
+            * self.average_won_deal
+            / (self.average_cycle_days)
+        )
+
+
+def pipeline_velocity(first_day: date, last_day: date) -> Velocity:
+    """Win rate, average won deal and cycle over the range; open opportunities at its end."""
+    sums = totals(first_day, last_day, ["won_deals", "lost_deals", "won_value",
+                                        "won_cycle_days_sum"])  # fmt: skip
+    return Velocity(
+        open_opportunities=open_opportunities_at(last_day),
+        win_rate=ratio(sums["won_deals"], sums["won_deals"] + sums["lost_deals"]),
+        average_won_deal=ratio(sums["won_value"], sums["won_deals"]),
+        average_cycle_days=ratio(sums["won_cycle_days_sum"], sums["won_deals"]),
+    )
+
+
+def won_cycle_percentiles(first_day: date, last_day: date) -> dict[str, float | None]:
+    """Median and 90th percentile of days from lead creation to the win, for deals won in the
+    range (computed on demand: percentiles do not add up across days)."""
+    organization = current_organization()
+    tz = ZoneInfo(organization.timezone)
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH cycles AS (
+                SELECT extract(epoch FROM (o.closed_at AT TIME ZONE %(tz)s)
+                                          - (min(t.at) AT TIME ZONE %(tz)s)) / 86400 AS days
+                FROM leads_opportunity o
+                JOIN leads_leadtransition t
+                  ON t.organization_id = o.organization_id AND t.lead_id = o.lead_id
+                WHERE o.organization_id = %(org)s AND o.status = 'won'
+                  AND o.closed_at >= %(start)s AND o.closed_at < %(end)s
+                GROUP BY o.id, o.closed_at
+            )
+            SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY days),
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY days)
+            FROM cycles
+            """,
+            {"tz": organization.timezone, "org": organization.pk, "start": start, "end": end},
+        )
+        count, median, p90 = cursor.fetchone()
+    return {"count": count, "median": median, "p90": p90}

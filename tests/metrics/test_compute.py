@@ -4,14 +4,18 @@ derived independently from the raw CSVs with plain pandas."""
 from datetime import date
 
 import pandas as pd
+import pytest
 
 from leads.olist import ORIGIN_TO_SOURCE, import_olist
 from metrics import selectors
 from metrics.compute import snapshot_replace
+from metrics.maven import import_maven
 from metrics.models import MetricFact
+from revops.tenancy import services as tenancy_services
 from revops.tenancy.context import organization_scope
 from tests.base import TwoOrganizationsTestCase
 from tests.leads.test_olist import DEALS_CSV, MQL_CSV
+from tests.metrics.test_maven import DATA as MAVEN
 
 FIRST, LAST = date(2017, 1, 1), date(2018, 12, 31)
 
@@ -50,6 +54,19 @@ class OlistFactsTests(TwoOrganizationsTestCase):
                 row.won / row.mql
             )
 
+    def test_median_days_to_win_matches_pandas(self):
+        deals = pd.read_csv(DEALS_CSV)
+        contacts = pd.read_csv(MQL_CSV)[["mql_id", "first_contact_date"]]
+        merged = deals.merge(contacts, on="mql_id")
+        days = (
+            pd.to_datetime(merged.won_date) - pd.to_datetime(merged.first_contact_date)
+        ).dt.total_seconds() / 86400
+        days = days.clip(lower=0)  # the one win dated before its first contact counts as 0
+        figures = selectors.won_cycle_percentiles(FIRST, LAST)
+        assert figures["count"] == len(merged) == 842
+        assert figures["median"] == pytest.approx(days.median(), abs=1e-6)
+        assert figures["p90"] == pytest.approx(days.quantile(0.9), abs=1e-6)
+
     def test_a_quarter_is_summed_from_days_not_averaged(self):
         days = pd.to_datetime(self.raw.first_contact_date).dt.date
         in_quarter = self.raw[(days >= date(2018, 1, 1)) & (days <= date(2018, 3, 31))]
@@ -72,3 +89,42 @@ class OlistFactsTests(TwoOrganizationsTestCase):
     def test_another_organization_has_no_facts(self):
         with organization_scope(self.org_b):
             assert not MetricFact.objects.exists()
+
+
+class MavenFactsTests(TwoOrganizationsTestCase):
+    """Win rate, average won deal, average won cycle and pipeline velocity of the Maven CRM
+    pipeline, through the app's facts, against plain pandas on the raw CSV."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.org = tenancy_services.organization_create(
+            name="Maven Facts", slug="maven-facts", timezone_name="America/New_York"
+        )
+        with organization_scope(cls.org):
+            import_maven(folder=MAVEN)
+            snapshot_replace(date(2016, 1, 1), date(2017, 12, 31))
+        cls.raw = pd.read_csv(MAVEN / "sales_pipeline.csv")
+
+    def setUp(self):
+        self.enterContext(organization_scope(self.org))
+
+    def test_win_rate_average_won_deal_cycle_and_velocity_match_pandas(self):
+        raw = self.raw
+        won, lost = raw[raw.deal_stage == "Won"], raw[raw.deal_stage == "Lost"]
+        win_rate = len(won) / (len(won) + len(lost))
+        average_won = won.close_value.sum() / len(won)
+        cycle = (pd.to_datetime(won.close_date) - pd.to_datetime(won.engage_date)).dt.days.mean()
+        open_deals = (raw.deal_stage == "Engaging").sum()
+        velocity = selectors.pipeline_velocity(date(2016, 1, 1), date(2017, 12, 31))
+        assert velocity.open_opportunities == open_deals == 1589
+        assert velocity.win_rate == pytest.approx(win_rate, rel=1e-12)
+        assert round(win_rate, 6) == 0.631501
+        assert velocity.average_won_deal == pytest.approx(average_won, rel=1e-12)
+        assert velocity.average_cycle_days == pytest.approx(cycle, rel=1e-12)
+        assert velocity.per_day == pytest.approx(open_deals * win_rate * average_won / cycle)
+
+    def test_velocity_without_wins_is_no_data(self):
+        velocity = selectors.pipeline_velocity(date(2015, 1, 1), date(2015, 12, 31))
+        assert (velocity.win_rate, velocity.per_day) == (None, None)
+        assert velocity.open_opportunities == 0
