@@ -138,3 +138,44 @@ def won_cycle_percentiles(first_day: date, last_day: date) -> dict[str, float | 
         )
         count, median, p90 = cursor.fetchone()
     return {"count": count, "median": median, "p90": p90}
+
+
+@dataclass(frozen=True)
+class Cpa:
+    """Cost per acquisition (a customer = a won lead) three ways."""
+
+    label: str
+    customers: float
+    marketing_spend: float
+    sales_cost: float
+
+    @property
+    def marketing_only(self) -> float | None:
+        return ratio(self.marketing_spend, self.customers)
+
+    @property
+    def sales_only(self) -> float | None:
+        return ratio(self.sales_cost, self.customers)
+
+    @property
+    def fully_loaded(self) -> float | None:
+        return ratio(self.marketing_spend + self.sales_cost, self.customers)
+
+
+def cpa(first_day: date, last_day: date, *, dimension: str = "") -> list[Cpa]:
+    """CPA overall (dimension "") or per channel or campaign. Spend is attributed to the channel
+    and campaign it was booked to; sales cost has no channel, so each channel or campaign carries
+    the range's sales cost in proportion to its share of the range's customers."""
+    measures = ["entered_won", "marketing_spend", "sales_cost"]
+    overall = totals(first_day, last_day, measures)
+    if not dimension:
+        return [Cpa("All", overall["entered_won"], overall["marketing_spend"],
+                    overall["sales_cost"])]  # fmt: skip
+    if dimension not in ("channel", "campaign"):
+        raise ValueError("CPA is broken down by channel or campaign.")
+    rows = []
+    for member, sums in sorted(by_member(first_day, last_day, measures[:2], dimension).items()):
+        share = ratio(sums["entered_won"], overall["entered_won"]) or 0.0
+        rows.append(Cpa(member, sums["entered_won"], sums["marketing_spend"],
+                        overall["sales_cost"] * share))  # fmt: skip
+    return rows

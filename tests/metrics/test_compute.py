@@ -8,6 +8,7 @@ import pytest
 
 from leads.olist import ORIGIN_TO_SOURCE, import_olist
 from metrics import selectors
+from metrics import services as input_services
 from metrics.compute import snapshot_replace
 from metrics.maven import import_maven
 from metrics.models import MetricFact
@@ -26,6 +27,12 @@ class OlistFactsTests(TwoOrganizationsTestCase):
         super().setUpTestData()
         with organization_scope(cls.org_a):
             import_olist(mql_csv=MQL_CSV, deals_csv=DEALS_CSV)
+            input_services.marketing_spend_record(spent_on="2018-01-10", channel="paid_search",
+                                                  amount="8000")  # fmt: skip
+            input_services.marketing_spend_record(spent_on="2018-02-01", channel="social",
+                                                  amount="1000")  # fmt: skip
+            input_services.sales_cost_record(period_start="2018-01-01", period_end="2018-06-30",
+                                             category="salary", amount="42000")  # fmt: skip
             cls.written = snapshot_replace(FIRST, LAST)
         mqls = pd.read_csv(MQL_CSV, keep_default_na=False)
         deals = pd.read_csv(DEALS_CSV)
@@ -82,9 +89,28 @@ class OlistFactsTests(TwoOrganizationsTestCase):
         assert after == before
 
     def test_a_measure_with_no_data_is_zero_and_its_ratio_is_no_data(self):
-        sums = selectors.totals(FIRST, LAST, ["marketing_spend", "won_deals"])
-        assert sums["marketing_spend"] == 0
-        assert selectors.ratio(sums["won_deals"], sums["marketing_spend"]) is None
+        sums = selectors.totals(FIRST, LAST, ["feedback_ratings", "feedback_rating_sum"])
+        assert sums["feedback_ratings"] == 0
+        assert selectors.ratio(sums["feedback_rating_sum"], sums["feedback_ratings"]) is None
+
+    def test_cpa_three_ways_overall_and_per_channel(self):
+        (overall,) = selectors.cpa(FIRST, LAST)
+        assert overall.customers == 842
+        assert overall.marketing_only == pytest.approx(9000 / 842)
+        assert overall.sales_only == pytest.approx(42000 / 842)
+        assert overall.fully_loaded == pytest.approx(51000 / 842)
+        wins = self.raw.groupby("source").won.sum()
+        per_channel = {row.label: row for row in selectors.cpa(FIRST, LAST, dimension="channel")}
+        paid = per_channel["paid_search"]
+        assert paid.customers == wins["paid_search"]
+        assert paid.marketing_only == pytest.approx(8000 / wins["paid_search"])
+        # Sales cost follows the channel's share of customers: the same per customer everywhere.
+        assert paid.sales_only == pytest.approx(42000 / 842)
+        assert paid.fully_loaded == pytest.approx(8000 / wins["paid_search"] + 42000 / 842)
+        assert per_channel["email"].marketing_only == 0  # customers, no spend booked
+        # A quarter holding only part of the cost period carries only its days' share.
+        (q1,) = selectors.cpa(date(2018, 1, 1), date(2018, 3, 31))
+        assert q1.sales_cost == pytest.approx(42000 * 90 / 181)
 
     def test_another_organization_has_no_facts(self):
         with organization_scope(self.org_b):
