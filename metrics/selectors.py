@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from django.db import connection
 from django.db.models import Sum
 
-from metrics.models import MetricFact
+from metrics import clv
+from metrics.models import MetricFact, MetricsSettings, RevenueTransaction
 from revops.tenancy.context import current_organization
 
 
@@ -179,3 +181,50 @@ def cpa(first_day: date, last_day: date, *, dimension: str = "") -> list[Cpa]:
         rows.append(Cpa(member, sums["entered_won"], sums["marketing_spend"],
                         overall["sales_cost"] * share))  # fmt: skip
     return rows
+
+
+@dataclass(frozen=True)
+class ClvEstimate:
+    """Repeat-purchase CLV of the organization's customers, fitted on their transactions up to
+    `calibration_end` (BG/NBD for purchases, Gamma-Gamma for spend; docs/metrics.md)."""
+
+    calibration_end: date
+    customers: int
+    bgnbd: clv.BgNbdFit
+    gamma_gamma: clv.GammaGammaFit
+    per_customer: pd.Series  # expected discounted margin per account id
+
+    @property
+    def average(self) -> float:
+        return float(self.per_customer.mean())
+
+
+def transactions_frame(until: date) -> pd.DataFrame:
+    """Every purchase up to `until`, as (customer, date, amount): one set-based query."""
+    rows = RevenueTransaction.objects.filter(occurred_on__lte=until).values_list(
+        "account_id", "occurred_on", "amount"
+    )
+    frame = pd.DataFrame(list(rows), columns=["customer", "date", "amount"])
+    frame["amount"] = frame["amount"].astype(float)
+    return frame
+
+
+def clv_estimate(calibration_end: date, *, horizon_weeks: int = 52,
+                 annual_discount_rate: float = 0.10) -> ClvEstimate | None:  # fmt: skip
+    """Fit and value the customers on demand; None ("no data") without the gross margin or
+    without enough repeat buyers to fit."""
+    settings = MetricsSettings.objects.first()
+    if settings is None or settings.gross_margin_percent is None:
+        return None
+    summary = clv.rfm_summary(transactions_frame(calibration_end), calibration_end)
+    try:
+        bgnbd = clv.fit_bgnbd(summary["x"], summary["t_x"], summary["T"])
+        gamma_gamma = clv.fit_gamma_gamma(summary["x"], summary["zbar"])
+    except clv.InsufficientData:
+        return None
+    weekly_rate = (1 + annual_discount_rate) ** (1 / 52) - 1
+    values = clv.clv_probabilistic(
+        bgnbd, gamma_gamma, summary, horizon_weeks,
+        margin=float(settings.gross_margin_percent) / 100, discount_rate=weekly_rate,
+    )  # fmt: skip
+    return ClvEstimate(calibration_end, len(summary), bgnbd, gamma_gamma, values)
