@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 
 from metrics import clv
-from metrics.models import MetricFact, MetricsSettings, RevenueTransaction
+from metrics.models import Account, MetricFact, MetricsSettings, RevenueTransaction
 from revops.tenancy.context import current_organization
 
 
@@ -228,3 +228,52 @@ def clv_estimate(calibration_end: date, *, horizon_weeks: int = 52,
         margin=float(settings.gross_margin_percent) / 100, discount_rate=weekly_rate,
     )  # fmt: skip
     return ClvEstimate(calibration_end, len(summary), bgnbd, gamma_gamma, values)
+
+
+@dataclass(frozen=True)
+class UnitEconomics:
+    """Subscription unit economics over a range (docs/metrics.md, "LTV:CAC")."""
+
+    months: float
+    arpa_monthly: float | None  # revenue per paying account per month
+    churn_monthly: float | None  # share of subscribers lost per month
+    gross_margin: float | None  # fraction
+    cac: float | None  # fully loaded CPA
+
+    @property
+    def ltv(self) -> float | None:
+        return clv.clv_simple(self.arpa_monthly, self.gross_margin, self.churn_monthly)
+
+    @property
+    def ltv_to_cac(self) -> float | None:
+        return None if self.ltv is None else ratio(self.ltv, self.cac)
+
+    @property
+    def cac_payback_months(self) -> float | None:
+        if self.arpa_monthly is None or self.gross_margin is None:
+            return None
+        return ratio(self.cac, self.arpa_monthly * self.gross_margin)
+
+
+def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
+    days = (last_day - first_day).days + 1
+    months = days / (365.25 / 12)
+    revenue = RevenueTransaction.objects.filter(occurred_on__gte=first_day,
+                                                occurred_on__lte=last_day)  # fmt: skip
+    figures = revenue.aggregate(total=Sum("amount"), accounts=Count("account", distinct=True))
+    arpa = ratio(float(figures["total"] or 0), figures["accounts"] * months)
+    # Subscribers at the start of the range, and how many of them left during it.
+    subscribers = Account.objects.filter(subscribed_on__lt=first_day).filter(
+        Q(churned_on__isnull=True) | Q(churned_on__gte=first_day)
+    )
+    at_start = subscribers.count()
+    churned = subscribers.filter(churned_on__lte=last_day).count()
+    churn = ratio(churned / months, at_start) if at_start else None
+    settings = MetricsSettings.objects.first()
+    margin = (
+        None
+        if settings is None or settings.gross_margin_percent is None
+        else float(settings.gross_margin_percent) / 100
+    )
+    (cost,) = cpa(first_day, last_day)
+    return UnitEconomics(months, arpa, churn, margin, cost.fully_loaded)
