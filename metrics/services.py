@@ -148,15 +148,26 @@ class CsvImportResult:
 
 
 def _rows(text: str, required: set[str]):
+    """(line number, row) pairs. The number is the file's own line (blank lines are skipped, so
+    counting rows would point people at the wrong line). Cells beyond the header's columns come
+    under the key None, as a list: `_import` refuses such a line rather than drop a value."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    headers = {(h or "").strip().lower() for h in reader.fieldnames or []}
-    missing = required - headers
-    if missing:
-        raise ValidationError({"file": f"Missing columns: {', '.join(sorted(missing))}."})
-    for number, row in enumerate(reader, start=2):
-        if number - 1 > MAX_IMPORT_ROWS:
-            raise ValidationError({"file": f"Import at most {MAX_IMPORT_ROWS:,} rows at once."})
-        yield number, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+    try:
+        headers = {(h or "").strip().lower() for h in reader.fieldnames or []}
+        missing = required - headers
+        if missing:
+            raise ValidationError({"file": f"Missing columns: {', '.join(sorted(missing))}."})
+        for count, row in enumerate(reader, start=1):
+            if count > MAX_IMPORT_ROWS:
+                raise ValidationError({"file": f"Import at most {MAX_IMPORT_ROWS:,} rows at once."})
+            extra = [cell for cell in row.pop(None, None) or [] if cell.strip()]
+            cleaned = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            if extra:
+                cleaned[None] = extra
+            yield reader.line_num, cleaned
+    except csv.Error as error:  # a cell over the csv module's size limit
+        # The reader counts a line once it has parsed it: the failing one is the next.
+        raise ValidationError({"file": f"Line {reader.line_num + 1}: {error}."}) from error
 
 
 def _reason(error: ValidationError) -> str:
@@ -169,6 +180,10 @@ def _import(text: str, required: set[str], record) -> CsvImportResult:
     try:
         with transaction.atomic():
             for line, row in _rows(text, required):
+                if None in row:
+                    # "1,200" unquoted splits an amount in two: saving "1" would be wrong.
+                    result.errors.append({"line": line, "reason": _EXTRA_CELLS})
+                    continue
                 try:
                     with transaction.atomic():
                         record(row)
@@ -180,6 +195,11 @@ def _import(text: str, required: set[str], record) -> CsvImportResult:
     except _Rejected:
         result.saved = 0
     return result
+
+
+_EXTRA_CELLS = (
+    'More cells than the header has columns: quote a value that contains a comma (like "1,200.00").'
+)
 
 
 class _Rejected(Exception):
@@ -241,3 +261,15 @@ def metric_run_request(*, actor: User | None, first_day, last_day) -> MetricRun:
         current_organization().pk, first.isoformat(), last.isoformat(), run.pk
     )
     return run
+
+
+# --- deleting ---------------------------------------------------------------------------------
+
+
+def marketing_spend_delete(*, spend: MarketingSpend) -> None:
+    """A mistaken row goes; the days it was on drop it at their next computation."""
+    spend.delete()
+
+
+def sales_cost_delete(*, cost: SalesCost) -> None:
+    cost.delete()

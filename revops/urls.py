@@ -23,6 +23,7 @@ api_v1 = [
     *router.urls,
     *leads_api.router.urls,
     path("", include("sla.api")),  # /api/v1/sla/...
+    path("", include("metrics.api")),  # /api/v1/metrics/...
 ]
 
 urlpatterns = [
@@ -39,4 +40,5 @@ urlpatterns = [
     path("", include("leads.settings_urls")),
     path("", include("sla.urls")),
     path("", include("sla.settings_urls")),
+    path("", include("metrics.urls")),
 ]
