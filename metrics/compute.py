@@ -23,8 +23,7 @@ organization peaks at a few hundred MB and the nightly run of a small one costs 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from django.utils import timezone
 
 from leads.models import Stage
 from metrics.models import MetricFact, MetricRun, RunStatus
+from revops.dates import day_range
 from revops.tenancy.context import current_organization
 
 # dimension -> the events' column holding its member ("" = the organization's total).
@@ -187,9 +187,7 @@ def compute_facts(first_day: date, last_day: date) -> pd.DataFrame:
     """Every fact of the current organization for the days first_day..last_day (inclusive):
     columns day (ISO date), measure, dimension, member, value."""
     organization = current_organization()
-    tz = ZoneInfo(organization.timezone)
-    start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
-    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    start, end = day_range(first_day, last_day, organization.timezone)
     params = {"org": organization.pk, "tz": organization.timezone, "start": start, "end": end,
               "first": first_day, "last": last_day, "stages": Stage.values}  # fmt: skip
     return _facts(_events(params))

@@ -4,8 +4,7 @@ those sums (docs/metrics.md). A ratio with a zero or missing denominator is None
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pandas as pd
 from django.db import connection
@@ -13,6 +12,7 @@ from django.db.models import Count, Q, Sum
 
 from metrics import clv
 from metrics.models import Account, MetricFact, MetricsSettings, RevenueTransaction
+from revops.dates import day_range
 from revops.tenancy.context import current_organization
 
 
@@ -116,9 +116,7 @@ def won_cycle_percentiles(first_day: date, last_day: date) -> dict[str, float | 
     """Median and 90th percentile of days from lead creation to the win, for deals won in the
     range (computed on demand: percentiles do not add up across days)."""
     organization = current_organization()
-    tz = ZoneInfo(organization.timezone)
-    start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
-    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    start, end = day_range(first_day, last_day, organization.timezone)
     with connection.cursor() as cursor:
         cursor.execute(
             """

@@ -17,7 +17,6 @@ Who may do what (viewers never write; the base permission refuses them):
 | one's own notifications: read, mark read | every member, viewers included |
 """
 
-from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, ProtectedError, prefetch_related_objects
@@ -30,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from leads.api import LeadCursorPagination
+from revops.dates import day_range
 from revops.tenancy.api import TenantViewSet
 from revops.tenancy.integrity import constraint_as_field_error
 from sla import config_services, selectors, services
@@ -293,8 +293,7 @@ class ComplianceViewSet(TenantViewSet):
             request.query_params,
             context={"today": now.astimezone(tz).date()},
         )
-        start = datetime.combine(query["start"], time.min, tzinfo=tz)
-        end = datetime.combine(query["end"] + timedelta(days=1), time.min, tzinfo=tz)
+        start, end = day_range(query["start"], query["end"], tz)
         trend = selectors.compliance_trend(start=start, end=end, period=query["period"])
         volume = selectors.volume_current()
         for period in volume:

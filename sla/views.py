@@ -6,7 +6,7 @@ per request so every figure and clock on a page agrees.
 """
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import plotly.graph_objects as go
 from django import forms
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from revops.dates import day_range
 from revops.tenancy import selectors as tenancy_selectors
 from revops.tenancy.access import organization_view
 from revops.tenancy.models import Role
@@ -97,10 +98,6 @@ class ReportForm(forms.Form):
             return data["start"], data["end"], group
         days = 90 if data.get("range") == "90" else 30
         return today - timedelta(days=days - 1), today, group
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
 def _last_day(period) -> date:
@@ -242,7 +239,7 @@ def sla_report(request):
     now = timezone.now()
     form = ReportForm(request.GET or None, initial={"range": "30", "group": "week"})
     first_day, last_day, group = form.window(timezone.localdate(now))
-    start, end = _local_midnight(first_day), _local_midnight(last_day + timedelta(days=1))
+    start, end = day_range(first_day, last_day, timezone.get_current_timezone())
 
     names = _member_names()
     by_owner = [
