@@ -216,6 +216,9 @@ class LeadTransition(TenantModel):
     )
     at = models.DateTimeField()
     reason = models.TextField(blank=True)
+    # The reason chosen from the organization's list (a rejection or loss reason), so drop-off
+    # can be counted per reason; free-text reasons leave it blank.
+    reason_label = models.CharField(max_length=100, blank=True)
     policy = models.ForeignKey(
         QualificationPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from leads.models import Lead, LeadTransition, Opportunity, OpportunityStatus, SourceChannel, Stage
 from revops.tenancy.context import current_organization
+from revops.tenancy.copy import planner_statistics_refresh
 
 ORIGIN_TO_SOURCE = {
     "organic_search": SourceChannel.ORGANIC_SEARCH,
@@ -156,6 +157,7 @@ def import_olist(*, mql_csv: Path, deals_csv: Path) -> ImportReport:
                 )  # fmt: skip
         LeadTransition.objects.bulk_create(transitions, batch_size=5000)
         Opportunity.objects.bulk_create(opportunities, batch_size=2000)
+    planner_statistics_refresh(Lead, LeadTransition, Opportunity)
     report.created = len(created)
     report.won = len(opportunities)
     return report

@@ -165,6 +165,7 @@ def lead_transition(
     to_stage: str,
     actor: User | None,
     reason: str = "",
+    reason_label: str = "",
     policy: QualificationPolicy | None = None,
     now: datetime | None = None,
 ) -> Lead:
@@ -186,7 +187,7 @@ def lead_transition(
     lead.stage, lead.stage_changed_at = to_stage, now
     LeadTransition.objects.create(
         lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now,
-        reason=reason[:2000], policy=policy,
+        reason=reason[:2000], reason_label=reason_label[:100], policy=policy,
     )  # fmt: skip
     if from_stage in (Stage.SQL, Stage.ACCEPTED):
         sla_services.follow_up_stage_changed(lead=lead, to_stage=to_stage, actor=actor, at=now)
@@ -497,7 +498,8 @@ def lead_reject(*, lead: Lead, actor: User, reason_id: int, comment: str = "", n
     reason = _reason(ReasonKind.REJECTION, reason_id, "reason_id")
     with transaction.atomic():
         lead_transition(lead=lead, to_stage=Stage.REJECTED, actor=actor, now=now,
-                        reason=f"{reason.label}. {comment}".strip())  # fmt: skip
+                        reason=f"{reason.label}. {comment}".strip(),
+                        reason_label=reason.label)  # fmt: skip
         item = LeadFeedback.objects.create(
             lead=lead, rater=actor, rating=1, tags=[reason.label], comment=comment,
             from_rejection=True,
@@ -626,8 +628,10 @@ def opportunity_lose(*, opportunity: Opportunity, actor: User, reason_id: int, n
     reason = _reason(ReasonKind.LOSS, reason_id, "reason_id")
     now = now or timezone.now()
     with transaction.atomic():
-        lead_transition(lead=opportunity.lead, to_stage=Stage.LOST, actor=actor, now=now,
-                        reason=f"Deal lost: {reason.label}.")  # fmt: skip
+        lead_transition(
+            lead=opportunity.lead, to_stage=Stage.LOST, actor=actor, now=now,
+            reason=f"Deal lost: {reason.label}.", reason_label=reason.label,
+        )  # fmt: skip
         opportunity.status, opportunity.closed_at = OpportunityStatus.LOST, now
         opportunity.loss_reason, opportunity.probability = reason, 0
         opportunity.save()

@@ -1,5 +1,5 @@
-"""The metrics inputs API, under /api/v1/metrics/: marketing spend, sales cost, their CSV
-imports, the gross margin, and recompute runs.
+"""The metrics API, under /api/v1/metrics/: the inputs (marketing spend, sales cost, their CSV
+imports, the gross margin), recompute runs, and the scoreboard and funnel read from the snapshot.
 
 Thin by rule: `metrics/serializers.py` parses and shapes, `metrics/services.py` validates and
 writes. Every view runs inside the credential's organization (`TenantAPIMixin`), so another
@@ -11,6 +11,7 @@ organization's row is a 404 and a campaign or rep id resolves only among the org
 | sales cost (and its CSV import) | admins | admins |
 | settings (gross margin) | admins | admins |
 | recompute runs | admins | admins |
+| scoreboard, funnel | every member | none |
 
 Sales cost is read by admins alone: a rep's row is that rep's salary or commission.
 
@@ -19,8 +20,11 @@ field of a multipart form. It is all or nothing: 200 with the number saved, or 4
 bad line and its reason (or what is wrong with the file) and nothing saved.
 """
 
+from zoneinfo import ZoneInfo
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status
@@ -31,12 +35,13 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from leads.api import MARKETING_ONLY, LeadCursorPagination
-from metrics import services
+from metrics import scoreboard, services
 from metrics.models import MarketingSpend, MetricRun, MetricsSettings, SalesCost
 from metrics.serializers import (
     CsvImportedSerializer,
     CsvRefusedSerializer,
     CsvUploadSerializer,
+    FunnelSerializer,
     MarketingSpendFilterSerializer,
     MarketingSpendSerializer,
     MetricRunRequestSerializer,
@@ -44,6 +49,8 @@ from metrics.serializers import (
     MetricsSettingsSerializer,
     SalesCostFilterSerializer,
     SalesCostSerializer,
+    ScoreboardQuerySerializer,
+    ScoreboardSerializer,
 )
 from revops.tenancy.api import TenantAPIMixin, TenantViewSet
 
@@ -299,6 +306,54 @@ class MetricRunViewSet(mixins.RetrieveModelMixin, TenantViewSet):
         return Response(MetricRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
+# --- scoreboard and funnel --------------------------------------------------------------------
+
+
+class _RangeQueryView(TenantAPIMixin, APIView):
+    """Every member reads the scoreboard; the range and filters come from the query string."""
+
+    def _query(self, request) -> ScoreboardQuerySerializer:
+        today = timezone.localtime(timezone=ZoneInfo(self.organization.timezone)).date()
+        query = ScoreboardQuerySerializer(data=request.query_params, context={"today": today})
+        query.is_valid(raise_exception=True)
+        return query
+
+
+class ScoreboardView(_RangeQueryView):
+    """The range's figures, the previous period's and the weekly trend (docs/metrics.md,
+    "Scoreboard"); null is "no data"."""
+
+    @extend_schema(parameters=[ScoreboardQuerySerializer], responses=ScoreboardSerializer)
+    def get(self, request):
+        query = self._query(request)
+        since, until = query.validated_data["since"], query.validated_data["until"]
+        board = scoreboard.scoreboard(since, until, query.filters())
+        previous_since, previous_until = board.previous_range
+        weekly = board.weekly.reset_index().astype(object)
+        weekly = weekly.where(weekly.notna(), None).to_dict("records")
+        return Response(ScoreboardSerializer({
+            "since": since, "until": until, "previous_since": previous_since,
+            "previous_until": previous_until, "currency": self.organization.currency,
+            "filters": query.filters().active(), "values": board.values,
+            "previous": board.previous, "kpis": scoreboard.KPIS, "weekly": weekly,
+        }).data)  # fmt: skip
+
+
+class FunnelView(_RangeQueryView):
+    """Stage entries, step conversion and drop-off, and the reasons given for each exit."""
+
+    @extend_schema(parameters=[ScoreboardQuerySerializer], responses=FunnelSerializer)
+    def get(self, request):
+        query = self._query(request)
+        since, until = query.validated_data["since"], query.validated_data["until"]
+        filters = query.filters()
+        return Response(FunnelSerializer({
+            "since": since, "until": until, "filters": filters.active(),
+            "steps": scoreboard.funnel(since, until, filters),
+            "exit_reasons": scoreboard.exit_reasons(since, until, filters).to_dict("records"),
+        }).data)  # fmt: skip
+
+
 router = DefaultRouter(trailing_slash=True, use_regex_path=False)
 router.include_root_view = False
 router.register("metrics/marketing-spend", MarketingSpendViewSet, basename="metrics-spend")
@@ -306,5 +361,7 @@ router.register("metrics/sales-costs", SalesCostViewSet, basename="metrics-sales
 router.register("metrics/runs", MetricRunViewSet, basename="metrics-run")
 urlpatterns = [
     path("metrics/settings/", MetricsSettingsView.as_view(), name="metrics-settings"),
+    path("metrics/scoreboard/", ScoreboardView.as_view(), name="metrics-scoreboard"),
+    path("metrics/funnel/", FunnelView.as_view(), name="metrics-funnel"),
     *router.urls,
 ]

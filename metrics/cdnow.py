@@ -24,7 +24,7 @@ from django.db import transaction
 
 from metrics.models import Account, RevenueTransaction
 from revops.tenancy.context import current_organization
-from revops.tenancy.copy import copy_insert
+from revops.tenancy.copy import copy_insert, planner_statistics_refresh
 
 EXTERNAL_PREFIX = "cdnow:"
 MASTER_HEADER = ["customer_id", "date", "number_of_cds", "dollar_value"]
@@ -182,6 +182,7 @@ def import_cdnow(*, path: Path, sample: bool = False) -> CdnowReport:
             for external_id, account_id, purchase in pending
         ]  # fmt: skip
         copy_insert(RevenueTransaction, transactions)
+        planner_statistics_refresh(Account, RevenueTransaction)
     report.accounts_created = len(new_accounts)
     report.transactions_created = len(transactions)
     return report

@@ -10,7 +10,8 @@ range's facts in one transaction, so running it twice, or after a crash half-way
 snapshot.
 
 Dimensions are the lead's attributes when the snapshot is computed: channel (its source),
-campaign (id), segment (industry) and rep (owner id), plus team (the owner's SalesRep team).
+campaign (id), segment (industry) and rep (owner id), plus team (the owner's SalesRep team), and
+for exits from the funnel the reason given.
 
 Why this shape (measured with `make bench ARGS=metrics`, one organization of 1,000,000 leads and
 a hundred of 10,000): summing in SQL (GROUP BY every member, or GROUPING SETS per dimension)
@@ -22,31 +23,42 @@ organization peaks at a few hundred MB and the nightly run of a small one costs 
 
 from __future__ import annotations
 
-import io
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from leads.models import Stage
 from metrics.models import MetricFact, MetricRun, RunStatus
 from revops.dates import day_range
 from revops.tenancy.context import current_organization
+from revops.tenancy.copy import copy_frame, copy_out_csv
 
 # dimension -> the events' column holding its member ("" = the organization's total).
 DIMENSIONS = {"": None, "channel": "channel", "campaign": "campaign", "segment": "segment",
-              "rep": "rep", "team": "team"}  # fmt: skip
-KEYS = ["channel", "campaign", "segment", "rep", "team"]
+              "rep": "rep", "team": "team", "reason": "reason"}  # fmt: skip
+KEYS = ["channel", "campaign", "segment", "rep", "team", "reason"]
+# Stages a lead leaves the funnel by; their entries carry the reason given (dimension "reason").
+EXIT_STAGES = [Stage.REJECTED, Stage.LOST, Stage.NURTURE, Stage.DISQUALIFIED]
 
-# Every branch yields (day, measure, channel, campaign, segment, rep, team, value); members as
-# text, "" where the event has none (it then counts in the total only). A lead's members are its
-# current attributes; its team is its owner's SalesRep team.
-EVENTS = """
-SELECT (t.at AT TIME ZONE %(tz)s)::date AS day, 'entered_' || t.to_stage AS measure,
+# Every branch yields (day, measure, channel, campaign, segment, rep, team, reason, value);
+# members as text, "" where the event has none (it then counts in the total only). A lead's
+# members are its current attributes; its team is its owner's SalesRep team.
+EVENTS_TEMPLATE = """
+-- Stage moves: one measure per edge of the journey, moved_<from>_<to> ("start" for a lead's
+-- creation), so both a stage's entries (the sum over its edges) and the flow between stages
+-- add up over any range.
+SELECT (t.at AT TIME ZONE %(tz)s)::date AS day,
+       'moved_' || coalesce(nullif(t.from_stage, ''), 'start') || '_' || t.to_stage AS measure,
        l.source AS channel, coalesce(l.campaign_id::text, '') AS campaign, l.industry AS segment,
-       coalesce(l.owner_id::text, '') AS rep, coalesce(r.team, '') AS team, 1::float8 AS value
+       coalesce(l.owner_id::text, '') AS rep, coalesce(r.team, '') AS team,
+       CASE WHEN t.to_stage = ANY(%(exits)s)
+            THEN coalesce(nullif(t.reason_label, ''), left(split_part(t.reason, E'\\n', 1), 100))
+            ELSE '' END AS reason,
+       1::float8 AS value
 FROM leads_leadtransition t
 JOIN leads_lead l ON l.organization_id = t.organization_id AND l.id = t.lead_id
 LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id AND r.user_id = l.owner_id
@@ -54,7 +66,8 @@ WHERE t.organization_id = %(org)s AND t.at >= %(start)s AND t.at < %(end)s
   -- Every stage, named: PostgreSQL then reads the range of each from the (organization,
   -- to_stage, at) index instead of all the organization's transitions.
   AND t.to_stage = ANY(%(stages)s)
-  AND t.from_stage <> t.to_stage  -- assignment notes keep the stage: no entry
+  AND t.from_stage <> t.to_stage  -- assignment notes keep the stage: no move
+  {lead_filter}
 
 UNION ALL
 -- Closed deals by the day they closed: a count, and for wins the value and the days from the
@@ -62,7 +75,7 @@ UNION ALL
 -- DST change adds or removes no hour).
 SELECT (o.closed_at AT TIME ZONE %(tz)s)::date, v.measure, l.source,
        coalesce(l.campaign_id::text, ''), l.industry, coalesce(l.owner_id::text, ''),
-       coalesce(r.team, ''), v.value
+       coalesce(r.team, ''), '', v.value
 FROM leads_opportunity o
 JOIN leads_lead l ON l.organization_id = o.organization_id AND l.id = o.lead_id
 LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id AND r.user_id = l.owner_id
@@ -80,12 +93,13 @@ CROSS JOIN LATERAL (VALUES
 ) AS v(measure, value)
 WHERE o.organization_id = %(org)s AND o.status IN ('won', 'lost')
   AND o.closed_at >= %(start)s AND o.closed_at < %(end)s AND v.value IS NOT NULL
+  {lead_filter}
 
 UNION ALL
 -- Lead-quality ratings given that day (a rejection's rating is not a rating of the lead).
 SELECT (f.created_at AT TIME ZONE %(tz)s)::date, v.measure, l.source,
        coalesce(l.campaign_id::text, ''), l.industry, coalesce(l.owner_id::text, ''),
-       coalesce(r.team, ''), v.value
+       coalesce(r.team, ''), '', v.value
 FROM leads_leadfeedback f
 JOIN leads_lead l ON l.organization_id = f.organization_id AND l.id = f.lead_id
 LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id AND r.user_id = l.owner_id
@@ -93,6 +107,7 @@ CROSS JOIN LATERAL (VALUES ('feedback_ratings', 1::float8),
                            ('feedback_rating_sum', f.rating::float8)) AS v(measure, value)
 WHERE f.organization_id = %(org)s AND f.created_at >= %(start)s AND f.created_at < %(end)s
   AND NOT f.from_rejection
+  {lead_filter}
 
 UNION ALL
 -- Follow-up SLA outcomes by the day the deadline fell (docs/metrics.md, "SLA compliance"); the
@@ -100,51 +115,74 @@ UNION ALL
 SELECT (s.due_at AT TIME ZONE %(tz)s)::date,
        CASE WHEN s.breached_at IS NOT NULL THEN 'follow_up_breached' ELSE 'follow_up_on_time' END,
        l.source, coalesce(l.campaign_id::text, ''), l.industry, coalesce(s.owner_id::text, ''),
-       coalesce(r.team, ''), 1::float8
+       coalesce(r.team, ''), '', 1::float8
 FROM sla_slatimer s
 JOIN leads_lead l ON l.organization_id = s.organization_id AND l.id = s.lead_id
 LEFT JOIN leads_salesrep r ON r.organization_id = s.organization_id AND r.user_id = s.owner_id
 WHERE s.organization_id = %(org)s AND s.target = 'follow_up'
   AND s.due_at >= %(start)s AND s.due_at < %(end)s
   AND (s.breached_at IS NOT NULL OR s.state = 'met')
+  {lead_filter}
 
 UNION ALL
 -- Spend dated that day, by the spend row's channel and campaign.
-SELECT spent_on, 'marketing_spend', channel, coalesce(campaign_id::text, ''), '', '', '',
+SELECT spent_on, 'marketing_spend', channel, coalesce(campaign_id::text, ''), '', '', '', '',
        amount::float8
 FROM metrics_marketingspend
 WHERE organization_id = %(org)s AND spent_on >= %(first)s AND spent_on <= %(last)s
+  -- Spend has a channel and a campaign, no segment or team: filtered by those, it is none.
+  AND %(segment)s = '' AND %(team)s = ''
+  AND (%(channel)s = '' OR channel = %(channel)s)
+  AND (%(campaign)s = '' OR campaign_id::text = %(campaign)s)
 
 UNION ALL
 -- A period's sales cost, spread evenly over its days; its team is the one it names, else its
 -- rep's team.
 SELECT d::date, 'sales_cost', '', '', '', coalesce(c.rep_id::text, ''),
-       coalesce(nullif(c.team, ''), r.team, ''),
+       coalesce(nullif(c.team, ''), r.team, ''), '',
        (c.amount / (c.period_end - c.period_start + 1))::float8
 FROM metrics_salescost c
 LEFT JOIN leads_salesrep r ON r.organization_id = c.organization_id AND r.user_id = c.rep_id
 CROSS JOIN LATERAL generate_series(greatest(c.period_start, %(first)s::date),
                                    least(c.period_end, %(last)s::date), interval '1 day') AS d
 WHERE c.organization_id = %(org)s AND c.period_end >= %(first)s AND c.period_start <= %(last)s
+  -- Sales cost has a team (and a rep), no channel, campaign or segment.
+  AND %(channel)s = '' AND %(campaign)s = '' AND %(segment)s = ''
+  AND (%(team)s = '' OR coalesce(nullif(c.team, ''), r.team, '') = %(team)s)
 """
 
+# Filters on the lead's members (docs/metrics.md, "Filters"): "" is no filter. The parameters are
+# always bound, so one statement serves the nightly run and a filtered on-demand computation.
+LEAD_FILTER = """AND (%(channel)s = '' OR l.source = %(channel)s)
+  AND (%(campaign)s = '' OR l.campaign_id::text = %(campaign)s)
+  AND (%(segment)s = '' OR l.industry = %(segment)s)
+  AND (%(team)s = '' OR r.team = %(team)s)"""
+EVENTS = EVENTS_TEMPLATE.replace("{lead_filter}", LEAD_FILTER)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Members to restrict the leads to ("" = any); a campaign's id as text."""
+
+    channel: str = ""
+    campaign: str = ""
+    segment: str = ""
+    team: str = ""
+
+    def active(self) -> dict[str, str]:
+        return {name: value for name, value in asdict(self).items() if value}
+
+
+NO_FILTERS = Filters()
+
 FACT_COLUMNS = ["day", "measure", "dimension", "member", "value"]
-COPY_COLUMNS = ["organization_id", "created_at", "updated_at", *FACT_COLUMNS]
-WRITE_ROWS = 200_000  # facts per CSV chunk written to COPY: bounds the text held at once
 
 
 def _events(params: dict) -> pd.DataFrame:
     """The range's events, streamed out of PostgreSQL as CSV: members as categories."""
-    buffer = io.BytesIO()
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY ({EVENTS}) TO STDOUT WITH (FORMAT csv)", params) as copy,
-    ):
-        for block in copy:
-            buffer.write(block)
-    if not buffer.tell():  # no event in the range
+    buffer = copy_out_csv(EVENTS, params)
+    if not buffer.getbuffer().nbytes:  # no event in the range
         return pd.DataFrame(columns=["day", "measure", *KEYS, "value"])
-    buffer.seek(0)
     return pd.read_csv(
         buffer, header=None, names=["day", "measure", *KEYS, "value"], na_filter=False,
         dtype={**dict.fromkeys(["day", "measure", *KEYS], "category"), "value": "float64"},
@@ -183,31 +221,20 @@ def _facts(events: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def compute_facts(first_day: date, last_day: date) -> pd.DataFrame:
+def compute_facts(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> pd.DataFrame:
     """Every fact of the current organization for the days first_day..last_day (inclusive):
-    columns day (ISO date), measure, dimension, member, value."""
+    columns day (ISO date), measure, dimension, member, value; of the leads (and inputs) that
+    pass the filters, when given."""
     organization = current_organization()
     start, end = day_range(first_day, last_day, organization.timezone)
     params = {"org": organization.pk, "tz": organization.timezone, "start": start, "end": end,
-              "first": first_day, "last": last_day, "stages": Stage.values}  # fmt: skip
+              "first": first_day, "last": last_day, "stages": Stage.values,
+              "exits": EXIT_STAGES, **asdict(filters)}  # fmt: skip
     return _facts(_events(params))
 
 
 def _write_facts(facts: pd.DataFrame) -> None:
-    """COPY the facts in as CSV chunks; ids come from the table's identity default. The rows are
-    the current organization's by construction (its id is the only one written)."""
-    organization = current_organization()
-    stamp = timezone.now().isoformat()
-    columns = ", ".join(COPY_COLUMNS)
-    # CSV reads an unquoted empty field as NULL; "" is what dimension and member hold.
-    statement = (f"COPY {MetricFact._meta.db_table} ({columns}) FROM STDIN"
-                 " WITH (FORMAT csv, FORCE_NOT_NULL (dimension, member))")  # fmt: skip
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for offset in range(0, len(facts), WRITE_ROWS):
-            chunk = facts.iloc[offset : offset + WRITE_ROWS].assign(
-                organization_id=organization.pk, created_at=stamp, updated_at=stamp
-            )
-            copy.write(chunk[COPY_COLUMNS].to_csv(header=False, index=False))
+    copy_frame(MetricFact, facts[FACT_COLUMNS], text_columns=("dimension", "member"))
 
 
 def snapshot_replace(first_day: date, last_day: date, *, run: MetricRun | None = None) -> int:

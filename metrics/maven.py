@@ -37,7 +37,7 @@ from django.db import transaction
 from leads.models import Lead, LeadTransition, Opportunity, OpportunityStatus, SalesRep, Stage
 from revops.tenancy import services as tenancy_services
 from revops.tenancy.context import current_organization
-from revops.tenancy.copy import copy_insert
+from revops.tenancy.copy import copy_insert, planner_statistics_refresh
 from revops.tenancy.models import Membership, Role, User
 
 PIPELINE_CSV = "sales_pipeline.csv"
@@ -453,6 +453,7 @@ def import_maven(*, folder: Path) -> MavenReport:
                 )
             )  # fmt: skip
         copy_insert(Opportunity, opportunities)
+        planner_statistics_refresh(Lead, LeadTransition, Opportunity)
     counts = Counter(opportunity.status for opportunity in opportunities)
     report.created = len(leads)
     report.won, report.lost = counts[OpportunityStatus.WON], counts[OpportunityStatus.LOST]

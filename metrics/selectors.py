@@ -7,48 +7,54 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from django.db import connection
 from django.db.models import Count, Q, Sum
 
+from leads.models import Stage
 from metrics import clv
 from metrics.models import Account, MetricFact, MetricsSettings, RevenueTransaction
-from revops.dates import day_range
-from revops.tenancy.context import current_organization
+
+# A stage's entries are stored per edge of the journey (moved_<from>_<to>, docs/metrics.md);
+# "entered_<stage>" reads as the sum of its edges.
+EDGE_SOURCES = ["start", *Stage.values]
+
+
+def _stored(measure: str) -> list[str]:
+    if measure.startswith("entered_"):
+        stage = measure.removeprefix("entered_")
+        return [f"moved_{source}_{stage}" for source in EDGE_SOURCES]
+    return [measure]
+
+
+def _sums(facts, measures: list[str], *, by: tuple[str, ...] = ()) -> dict:
+    """(by values..., measure) → sum over the facts, with entered_<stage> folded from its edges."""
+    stored = {name: measure for measure in measures for name in _stored(measure)}
+    rows = (
+        facts.filter(measure__in=list(stored)).values(*by, "measure").annotate(total=Sum("value"))
+    )
+    found: dict = {}
+    for row in rows:
+        key = (*(row[field] for field in by), stored[row["measure"]])
+        found[key] = found.get(key, 0.0) + row["total"]
+    return found
 
 
 def totals(first_day: date, last_day: date, measures: list[str], *, dimension: str = "",
            member: str = "") -> dict[str, float]:  # fmt: skip
     """Each measure summed over the days, overall or for one member of one dimension."""
-    rows = (
-        MetricFact.objects.filter(
-            day__gte=first_day,
-            day__lte=last_day,
-            measure__in=measures,
-            dimension=dimension,
-            member=member,
-        )
-        .values("measure")
-        .annotate(total=Sum("value"))
+    facts = MetricFact.objects.filter(
+        day__gte=first_day, day__lte=last_day, dimension=dimension, member=member
     )
-    found = {row["measure"]: row["total"] for row in rows}
-    return {measure: found.get(measure, 0.0) for measure in measures}
+    found = _sums(facts, measures)
+    return {measure: found.get((measure,), 0.0) for measure in measures}
 
 
 def by_member(first_day: date, last_day: date, measures: list[str],
               dimension: str) -> dict[str, dict[str, float]]:  # fmt: skip
     """member → measure → sum, for every member of a dimension with any of the measures."""
-    rows = (
-        MetricFact.objects.filter(
-            day__gte=first_day, day__lte=last_day, measure__in=measures, dimension=dimension
-        )
-        .values("member", "measure")
-        .annotate(total=Sum("value"))
-    )
+    facts = MetricFact.objects.filter(day__gte=first_day, day__lte=last_day, dimension=dimension)
     result: dict[str, dict[str, float]] = {}
-    for row in rows:
-        result.setdefault(row["member"], dict.fromkeys(measures, 0.0))[row["measure"]] = row[
-            "total"
-        ]
+    for (member, measure), total in _sums(facts, measures, by=("member",)).items():
+        result.setdefault(member, dict.fromkeys(measures, 0.0))[measure] = total
     return result
 
 
@@ -58,24 +64,14 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def open_opportunities_at(last_day: date) -> float:
+def open_opportunities_at(last_day: date, *, dimension: str = "", member: str = "") -> float:
     """Opportunities open at the end of `last_day`: every entry into the opportunity stage up
     to then, less every close (won or lost). Open = in the opportunity stage, not yet closed."""
-    rows = (
-        MetricFact.objects.filter(
-            day__lte=last_day,
-            dimension="",
-            measure__in=["entered_opportunity", "entered_won", "entered_lost"],
-        )
-        .values("measure")
-        .annotate(total=Sum("value"))
-    )
-    found = {row["measure"]: row["total"] for row in rows}
-    return (
-        found.get("entered_opportunity", 0.0)
-        - found.get("entered_won", 0.0)
-        - found.get("entered_lost", 0.0)
-    )
+    measures = ["entered_opportunity", "entered_won", "entered_lost"]
+    facts = MetricFact.objects.filter(day__lte=last_day, dimension=dimension, member=member)
+    found = _sums(facts, measures)
+    opened, won, lost = (found.get((measure,), 0.0) for measure in measures)
+    return opened - won - lost
 
 
 @dataclass(frozen=True)
@@ -110,34 +106,6 @@ def pipeline_velocity(first_day: date, last_day: date) -> Velocity:
         average_won_deal=ratio(sums["won_value"], sums["won_deals"]),
         average_cycle_days=ratio(sums["won_cycle_days_sum"], sums["won_deals"]),
     )
-
-
-def won_cycle_percentiles(first_day: date, last_day: date) -> dict[str, float | None]:
-    """Median and 90th percentile of days from lead creation to the win, for deals won in the
-    range (computed on demand: percentiles do not add up across days)."""
-    organization = current_organization()
-    start, end = day_range(first_day, last_day, organization.timezone)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH cycles AS (
-                SELECT extract(epoch FROM (o.closed_at AT TIME ZONE %(tz)s)
-                                          - (min(t.at) AT TIME ZONE %(tz)s)) / 86400 AS days
-                FROM leads_opportunity o
-                JOIN leads_leadtransition t
-                  ON t.organization_id = o.organization_id AND t.lead_id = o.lead_id
-                WHERE o.organization_id = %(org)s AND o.status = 'won'
-                  AND o.closed_at >= %(start)s AND o.closed_at < %(end)s
-                GROUP BY o.id, o.closed_at
-            )
-            SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY days),
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY days)
-            FROM cycles
-            """,
-            {"tz": organization.timezone, "org": organization.pk, "start": start, "end": end},
-        )
-        count, median, p90 = cursor.fetchone()
-    return {"count": count, "median": median, "p90": p90}
 
 
 @dataclass(frozen=True)
@@ -197,24 +165,27 @@ class ClvEstimate:
         return float(self.per_customer.mean())
 
 
-def transactions_frame(until: date) -> pd.DataFrame:
-    """Every purchase up to `until`, as (customer, date, amount): one set-based query."""
-    rows = RevenueTransaction.objects.filter(occurred_on__lte=until).values_list(
-        "account_id", "occurred_on", "amount"
-    )
+def transactions_frame(until: date, since: date | None = None) -> pd.DataFrame:
+    """Every purchase up to `until` (and from `since`), as (customer, date, amount): one
+    set-based query."""
+    purchases = RevenueTransaction.objects.filter(occurred_on__lte=until)
+    if since is not None:
+        purchases = purchases.filter(occurred_on__gte=since)
+    rows = purchases.values_list("account_id", "occurred_on", "amount")
     frame = pd.DataFrame(list(rows), columns=["customer", "date", "amount"])
     frame["amount"] = frame["amount"].astype(float)
     return frame
 
 
-def clv_estimate(calibration_end: date, *, horizon_weeks: int = 52,
+def clv_estimate(calibration_end: date, *, first_day: date | None = None, horizon_weeks: int = 52,
                  annual_discount_rate: float = 0.10) -> ClvEstimate | None:  # fmt: skip
-    """Fit and value the customers on demand; None ("no data") without the gross margin or
-    without enough repeat buyers to fit."""
+    """Fit and value the customers on their purchases up to `calibration_end` (from `first_day`,
+    else all history); None ("no data") without the gross margin or without enough repeat
+    buyers to fit."""
     settings = MetricsSettings.objects.first()
     if settings is None or settings.gross_margin_percent is None:
         return None
-    summary = clv.rfm_summary(transactions_frame(calibration_end), calibration_end)
+    summary = clv.rfm_summary(transactions_frame(calibration_end, first_day), calibration_end)
     try:
         bgnbd = clv.fit_bgnbd(summary["x"], summary["t_x"], summary["T"])
         gamma_gamma = clv.fit_gamma_gamma(summary["x"], summary["zbar"])

@@ -5,11 +5,14 @@ organization's currency, a period that ends after it starts) and writes. Amounts
 strings in the organization's currency, as the models store them.
 """
 
+from datetime import timedelta
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.api import MemberPrimaryKeyRelatedField, ScopedPrimaryKeyRelatedField
 from leads.models import Campaign, SourceChannel
+from metrics.compute import Filters
 from metrics.models import MarketingSpend, MetricRun, SalesCost, SalesCostCategory
 from revops.tenancy.api import UserSummarySerializer
 from revops.tenancy.models import CURRENCY_CHOICES
@@ -170,3 +173,94 @@ def run_duration_seconds(run: MetricRun) -> float | None:
 class MetricRunRequestSerializer(serializers.Serializer):
     first_day = serializers.DateField()
     last_day = serializers.DateField(help_text="Inclusive; at most three years after first_day.")
+
+
+# --- scoreboard and funnel --------------------------------------------------------------------
+
+MAX_RANGE_DAYS = 3 * 366
+
+
+class ScoreboardQuerySerializer(serializers.Serializer):
+    """A range and the lead filters; the range defaults to the 30 days ending yesterday in the
+    organization's time zone."""
+
+    since = serializers.DateField(required=False, help_text="First day (inclusive).")
+    until = serializers.DateField(required=False, help_text="Last day (inclusive).")
+    channel = serializers.ChoiceField(choices=SourceChannel.choices, required=False)
+    campaign = ScopedPrimaryKeyRelatedField(model=Campaign, required=False,
+                                            help_text="A campaign id.")  # fmt: skip
+    segment = serializers.CharField(required=False, max_length=100, help_text="An industry.")
+    team = serializers.CharField(required=False, max_length=100)
+
+    def validate(self, attrs):
+        yesterday = self.context["today"] - timedelta(days=1)
+        attrs.setdefault("until", yesterday)
+        attrs.setdefault("since", attrs["until"] - timedelta(days=29))
+        if attrs["until"] < attrs["since"]:
+            raise serializers.ValidationError({"until": ["Must not be before since."]})
+        if (attrs["until"] - attrs["since"]).days >= MAX_RANGE_DAYS:
+            raise serializers.ValidationError(
+                {"since": [f"A range is at most {MAX_RANGE_DAYS} days."]}
+            )
+        return attrs
+
+    def filters(self) -> Filters:
+        data = self.validated_data
+        campaign = data.get("campaign")
+        return Filters(channel=data.get("channel", ""), segment=data.get("segment", ""),
+                       campaign=str(campaign.pk) if campaign else "",
+                       team=data.get("team", ""))  # fmt: skip
+
+
+class FigureField(serializers.FloatField):
+    """A figure, or null for "no data"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+
+class KpiSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    unit = serializers.CharField()
+    higher_is_better = serializers.BooleanField()
+
+
+class ScoreboardSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    previous_since = serializers.DateField()
+    previous_until = serializers.DateField()
+    currency = serializers.CharField()
+    filters = serializers.DictField(child=serializers.CharField())
+    values = serializers.DictField(child=FigureField(), help_text="Figure key to value or null.")
+    previous = serializers.DictField(child=FigureField())
+    kpis = KpiSerializer(many=True)
+    weekly = serializers.ListField(child=serializers.DictField(), help_text=(
+        "One entry per week of the range (week_end, then each KPI and velocity)."))  # fmt: skip
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    label = serializers.CharField()
+    entered = serializers.FloatField()
+    next_stage = serializers.CharField(allow_null=True)
+    converted = FigureField()
+    conversion = FigureField()
+    drop_off = FigureField()
+    exits = serializers.DictField(child=serializers.FloatField())
+
+
+class ExitReasonSerializer(serializers.Serializer):
+    from_stage = serializers.CharField()
+    to_stage = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    count = serializers.FloatField()
+
+
+class FunnelSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    filters = serializers.DictField(child=serializers.CharField())
+    steps = FunnelStepSerializer(many=True)
+    exit_reasons = ExitReasonSerializer(many=True)

@@ -1,4 +1,5 @@
-"""Nightly snapshots: one task per organization, each recomputing its last days atomically."""
+"""Nightly snapshots: one task per organization, each recomputing its last days atomically,
+then the standard windows (medians, percentiles, fitted CLV) ending on the last day."""
 
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from metrics.compute import snapshot_replace
 from metrics.models import MetricRun, RunStatus
+from metrics.windows import windows_replace
 from revops.tenancy.jobs import tenant_task
 from revops.tenancy.models import Organization
 
@@ -20,9 +22,11 @@ NIGHTLY_DAYS = 7
 def metrics_snapshot(organization, first_day: str, last_day: str, run_id: int | None = None):
     run = MetricRun.objects.filter(pk=run_id).first() if run_id else None
     try:
-        return snapshot_replace(
+        written = snapshot_replace(
             date.fromisoformat(first_day), date.fromisoformat(last_day), run=run
         )
+        windows_replace([date.fromisoformat(last_day)])
+        return written
     except Exception as error:
         if run is not None:  # the admin's status page says what went wrong
             MetricRun.objects.filter(pk=run.pk).update(

@@ -60,9 +60,11 @@ def seed_demo(*, with_activity: bool = True) -> list[tuple[str, str]]:
 
     # Imported here: leads depends on tenancy, not the other way round.
     from leads.demo import seed_leads_demo
+    from metrics.demo import seed_metrics_demo
 
     if with_activity:
         now = timezone.now()
         for organization in organizations.values():
             seed_leads_demo(organization, now)
+            seed_metrics_demo(organization, now)
     return logins

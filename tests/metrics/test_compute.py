@@ -11,7 +11,8 @@ from metrics import selectors
 from metrics import services as input_services
 from metrics.compute import snapshot_replace
 from metrics.maven import import_maven
-from metrics.models import MetricFact
+from metrics.models import MetricFact, MetricWindow
+from metrics.windows import window_figures, windows_replace
 from revops.tenancy import services as tenancy_services
 from revops.tenancy.context import organization_scope
 from tests.base import TwoOrganizationsTestCase
@@ -69,10 +70,41 @@ class OlistFactsTests(TwoOrganizationsTestCase):
             pd.to_datetime(merged.won_date) - pd.to_datetime(merged.first_contact_date)
         ).dt.total_seconds() / 86400
         days = days.clip(lower=0)  # the one win dated before its first contact counts as 0
-        figures = selectors.won_cycle_percentiles(FIRST, LAST)
-        assert figures["count"] == len(merged) == 842
-        assert figures["median"] == pytest.approx(days.median(), abs=1e-6)
-        assert figures["p90"] == pytest.approx(days.quantile(0.9), abs=1e-6)
+        figures = window_figures(FIRST, LAST).set_index(["figure", "dimension", "member"])
+        overall = figures.loc[("days_to_win", "", "")]
+        assert overall["count"] == len(merged) == 842
+        assert overall["p50"] == pytest.approx(days.median(), abs=1e-6)
+        assert overall["p90"] == pytest.approx(days.quantile(0.9), abs=1e-6)
+        assert overall["mean"] == pytest.approx(days.mean(), abs=1e-6)
+        # Per channel (the lead's origin), each median from its own deals.
+        merged["source"] = merged.mql_id.map(self.raw.set_index("mql_id").source)
+        for source, group in days.groupby(merged.source):
+            assert figures.loc[("days_to_win", "channel", source), "p50"] == pytest.approx(
+                group.median(), abs=1e-6
+            )
+
+    def test_stored_windows_equal_the_on_demand_figures(self):
+        written = windows_replace([date(2018, 12, 31)])
+        stored = (
+            pd.DataFrame(
+                MetricWindow.objects.filter(window_days=365).values(
+                    "figure", "dimension", "member", "count", "p50", "p90"
+                )
+            )
+            .set_index(["figure", "dimension", "member"])
+            .sort_index()
+        )
+        on_demand = (
+            window_figures(date(2018, 1, 1), date(2018, 12, 31))
+            .set_index(["figure", "dimension", "member"])
+            .sort_index()
+        )
+        assert written == MetricWindow.objects.count() > 0
+        assert stored.index.equals(on_demand.index)
+        assert (stored["count"] == on_demand["count"]).all()
+        assert stored["p50"].to_numpy() == pytest.approx(on_demand["p50"].to_numpy())
+        # Olist's last win is in November 2018: December's 30-day window has nothing to hold.
+        assert set(MetricWindow.objects.values_list("window_days", flat=True)) == {90, 365}
 
     def test_a_quarter_is_summed_from_days_not_averaged(self):
         days = pd.to_datetime(self.raw.first_contact_date).dt.date

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 from leads import services as lead_services
+from leads.models import LeadFeedback
 from metrics import selectors
 from metrics.compute import snapshot_replace
 from sla.sweep import sweep
@@ -21,8 +22,12 @@ class FeedbackAndSlaFactsTests(SlaTestCase):
                                 at=TUESDAY_10 + timedelta(minutes=20))  # fmt: skip
         sweep(TUESDAY_10 + timedelta(hours=3))  # Bea's follow-up breaches
         for lead, rating in ((on_time, 5), (late, 2)):
-            lead_services.feedback_rate(lead=lead, actor=self.bob, rating=rating,
-                                        now=TUESDAY_10 + timedelta(hours=4))  # fmt: skip
+            given = lead_services.feedback_rate(lead=lead, actor=self.bob, rating=rating,
+                                                now=TUESDAY_10 + timedelta(hours=4))  # fmt: skip
+            # A rating counts on the day it was given: its row's creation, pinned to that day.
+            LeadFeedback.objects.filter(pk=given.pk).update(
+                created_at=TUESDAY_10 + timedelta(hours=4)
+            )
         snapshot_replace(DAY - timedelta(days=1), DAY + timedelta(days=1))
 
     def test_follow_up_outcomes_count_on_their_deadline_day_for_the_rep(self):

@@ -3,10 +3,12 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics.compute import snapshot_replace
+from metrics.windows import windows_replace
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Organization
 
 BAR = 30
+WINDOW_BATCH = 8  # weeks of windows computed from one load of observations
 
 
 class Command(BaseCommand):
@@ -42,4 +44,15 @@ class Command(BaseCommand):
                     f"through {chunk_end}"
                 )
                 chunk_start = chunk_end + timedelta(days=1)
-        self.stdout.write(f"{facts} facts written for {organization.slug}.")
+            # Medians and percentiles for each week's end, and the last day, for their trends.
+            as_of = [last_day - timedelta(weeks=weeks) for weeks in range(total_days // 7, -1, -1)]
+            as_of = [day for day in as_of if day >= first_day]
+            windows = 0
+            for start in range(0, len(as_of), WINDOW_BATCH):
+                batch = as_of[start : start + WINDOW_BATCH]
+                windows += windows_replace(batch)
+                self.stdout.write(f"windows: {start + len(batch)}/{len(as_of)} weeks, "
+                                  f"through {batch[-1]}")  # fmt: skip
+        self.stdout.write(
+            f"{facts} facts and {windows} window figures written for {organization.slug}."
+        )
