@@ -182,7 +182,7 @@ SELECT %(org)s, at, at, from_stage, to_stage, at, reason,
        -- Exits carry one of five listed reasons, as a rejection or a loss would.
        CASE WHEN to_stage IN ('rejected', 'lost', 'nurture', 'disqualified')
             THEN (ARRAY['Price', 'Timing', 'No budget', 'Competitor', 'Wrong contact'])
-                 [lead_id % 5 + 1]
+                 [lead_id %% 5 + 1]
             ELSE '' END,
        lead_id
 FROM bench_steps

@@ -3,9 +3,19 @@
 from decimal import Decimal
 
 from django import forms
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
 
-from leads.models import AuthorityRole, FeedbackStatus, SourceChannel, Stage, TouchKind
+from leads.models import (
+    AuthorityRole,
+    FeedbackStatus,
+    LeadTransition,
+    SalesRep,
+    SourceChannel,
+    Stage,
+    TouchKind,
+)
+from revops.dates import day_range
 from revops.tenancy.models import CURRENCY_CHOICES
 
 UNASSIGNED = "none"  # the owner filter's value for leads nobody owns yet
@@ -32,6 +42,17 @@ class LeadFilterForm(forms.Form):
     owner = forms.ChoiceField(required=False)
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SourceChannel.choices])
     campaign = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    # The dashboard's drill-down (metrics/dashboard.py) sends its filters here: a segment is the
+    # lead's industry, a team its owner's, and `reached` with since/until keeps the leads that
+    # moved into that stage in those days (as the funnel counts them); without `reached` the
+    # days are the leads' creation days.
+    segment = forms.CharField(required=False, max_length=100, label="Segment")
+    team = forms.CharField(required=False, max_length=100)
+    reached = forms.ChoiceField(
+        required=False, label="Reached stage", choices=[("", "Any"), *Stage.choices]
+    )
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(
         required=False, choices=[(key, label) for key, (label, _order) in SORTS.items()]
     )
@@ -68,8 +89,32 @@ class LeadFilterForm(forms.Form):
             leads = leads.filter(source=data["source"])
         if data.get("campaign"):
             leads = leads.filter(campaign_id=data["campaign"])
+        if data.get("segment"):
+            leads = leads.filter(industry=data["segment"])
+        if data.get("team"):
+            reps = SalesRep.objects.filter(team=data["team"]).values("user_id")
+            leads = leads.filter(owner_id__in=reps)
+        leads = self._in_days(leads, data)
         _label, order = SORTS.get(data.get("sort") or "-created", SORTS["-created"])
         return leads.order_by(*order)
+
+    @staticmethod
+    def _in_days(leads: QuerySet, data: dict) -> QuerySet:
+        since, until, reached = data.get("since"), data.get("until"), data.get("reached")
+        tz = timezone.get_current_timezone()
+        bounds = {}  # the instants of the days' first and last midnights, where given
+        if since:
+            bounds["gte"] = day_range(since, since, tz)[0]
+        if until:
+            bounds["lt"] = day_range(until, until, tz)[1]
+        if not reached:
+            return leads.filter(**{f"created_at__{op}": at for op, at in bounds.items()})
+        # A move into the stage (not an assignment note), read by the (organization, to_stage,
+        # at) index.
+        moves = LeadTransition.objects.filter(
+            lead=OuterRef("pk"), to_stage=reached, **{f"at__{op}": at for op, at in bounds.items()}
+        ).exclude(from_stage=F("to_stage"))
+        return leads.filter(Exists(moves))
 
 
 class BulkAssignForm(forms.Form):

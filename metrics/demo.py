@@ -36,7 +36,7 @@ from metrics.models import (
     SalesCost,
     SalesCostCategory,
 )
-from metrics.windows import windows_replace
+from metrics.windows import windows_replace, with_comparison_days
 from revops.tenancy.context import organization_scope
 from revops.tenancy.copy import planner_statistics_refresh
 from revops.tenancy.models import Organization
@@ -82,7 +82,7 @@ def seed_metrics_demo(organization: Organization, now: datetime) -> int:
         written = snapshot_replace(first, yesterday)
         # A quarter of weekly points for the trends of medians and percentiles, ending yesterday.
         as_of = [yesterday - timedelta(weeks=weeks) for weeks in range(TREND_WEEKS)]
-        windows_replace(as_of)
+        windows_replace(with_comparison_days(as_of))
         return written
 
 

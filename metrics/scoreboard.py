@@ -192,21 +192,29 @@ def velocity(sums: Mapping[str, float], open_opportunities: float) -> float | No
 
 
 def last_computed_day() -> date | None:
+    """The last day whose windows were computed (the unique index starts with as_of)."""
     return MetricWindow.objects.aggregate(day=Max("as_of"))["day"]
 
 
-def window_stats(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+def window_stats(first_day: date, last_day: date, filters: Filters = NO_FILTERS, *,
+                 stored_only: bool = False) -> pd.DataFrame:  # fmt: skip
     """Count, mean and percentiles per figure over the range for the filtered leads (overall
-    rows only): the stored window when one matches, else computed on demand."""
+    rows only): the stored window when the range is a standard window whose day was computed,
+    else computed on demand (or, `stored_only`, nothing: no data)."""
     days = (last_day - first_day).days + 1
     scope = _stored_scope(filters)
     if days in STANDARD_WINDOWS and scope is not None:
-        dimension, member = scope
-        rows = MetricWindow.objects.filter(as_of=last_day, window_days=days, dimension=dimension,
-                                           member=member)  # fmt: skip
-        if rows.exists() or last_computed_day() == last_day:
-            frame = pd.DataFrame(rows.values("figure", "count", "mean", "p50", "p90", "p95"))
+        computed = MetricWindow.objects.filter(as_of=last_day, window_days=days)
+        if computed.exists():  # a member without rows then had nothing to measure
+            dimension, member = scope
+            frame = pd.DataFrame(
+                computed.filter(dimension=dimension, member=member).values(
+                    "figure", "count", "mean", "p50", "p90", "p95"
+                )
+            )
             return frame.set_index("figure") if not frame.empty else _empty_stats()
+    if stored_only:
+        return _empty_stats()
     frame = observations(first_day, last_day)
     for name, value in filters.active().items():
         frame = frame[frame[name] == value]
@@ -284,7 +292,9 @@ def scoreboard(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -
 
     windows = {
         "values": window_stats(first_day, last_day, filters),
-        "previous": window_stats(previous_first, previous_last, filters),
+        # The previous period's medians only when stored (the nightly run stores every day's):
+        # computing them on demand would double the page's cost for a comparison.
+        "previous": window_stats(previous_first, previous_last, filters, stored_only=True),
     }
     for target, stats in ((values, windows["values"]), (previous, windows["previous"])):
         target["response_p50_hours"] = _stat(stats, "response_hours", "p50")

@@ -64,6 +64,7 @@ CROSS JOIN LATERAL (VALUES
 ) AS v(figure, value)
 WHERE s.organization_id = %(org)s AND s.target = 'follow_up' AND s.state = 'met'
   AND s.met_at >= %(start)s AND s.met_at < %(end)s
+  AND v.value IS NOT NULL  -- a timer met before business time was measured has none
 
 UNION ALL
 -- Time in a stage: for each move in the span, the days since the lead entered the stage it
@@ -181,6 +182,14 @@ def clv_window(as_of: date, window_days: int = max(STANDARD_WINDOWS)) -> pd.Data
     frame = pd.DataFrame({"figure": "clv", **dict.fromkeys(DIMENSIONS, ""),
                           "value": estimate.per_customer.to_numpy()})  # fmt: skip
     return summarize(frame.astype(dict.fromkeys(["figure", *DIMENSIONS], "category")))
+
+
+def with_comparison_days(as_of_days: list[date]) -> list[date]:
+    """The days, plus the last days of the periods that the standard windows ending on the
+    latest of them are compared with (the scoreboard's previous period reads only stored
+    windows), sorted."""
+    last = max(as_of_days)
+    return sorted({*as_of_days, *(last - timedelta(days=window) for window in STANDARD_WINDOWS)})
 
 
 def windows_replace(as_of_days: list[date]) -> int:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "leads",
     "sla",
     "metrics",
+    "huddle",
     "content_library",
 ]
 

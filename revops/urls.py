@@ -36,9 +36,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("revops.tenancy.urls")),
+    path("", include("metrics.dashboard_urls")),  # /o/<slug>/: the organization's home
     path("", include("leads.urls")),
     path("", include("leads.settings_urls")),
     path("", include("sla.urls")),
     path("", include("sla.settings_urls")),
     path("", include("metrics.urls")),
+    path("", include("huddle.urls")),  # /o/<slug>/huddle/...
+    path("", include("metrics.journey_urls")),
 ]

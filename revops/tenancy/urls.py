@@ -7,7 +7,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("invite/<str:secret>/", views.invitation_accept, name="invitation_accept"),
-    path("o/<slug:org_slug>/", views.organization_home, name="organization_home"),
     path("o/<slug:org_slug>/members/", views.members, name="members"),
     path(
         "o/<slug:org_slug>/members/<int:membership_id>/role/", views.member_role, name="member_role"

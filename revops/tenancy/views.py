@@ -59,11 +59,6 @@ def home(request):
     return redirect("organization_home", org_slug=slug)
 
 
-@organization_view
-def organization_home(request):
-    return render(request, "tenancy/organization_home.html")
-
-
 @organization_view(admin_writes=True)
 def organization_settings(request):
     organization = request.organization

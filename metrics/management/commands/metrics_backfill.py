@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics.compute import snapshot_replace
-from metrics.windows import windows_replace
+from metrics.windows import windows_replace, with_comparison_days
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Organization
 
@@ -44,9 +44,10 @@ class Command(BaseCommand):
                     f"through {chunk_end}"
                 )
                 chunk_start = chunk_end + timedelta(days=1)
-            # Medians and percentiles for each week's end, and the last day, for their trends.
+            # Medians and percentiles for each week's end and the last day (their trends), and the
+            # days the last day's windows are compared with.
             as_of = [last_day - timedelta(weeks=weeks) for weeks in range(total_days // 7, -1, -1)]
-            as_of = [day for day in as_of if day >= first_day]
+            as_of = with_comparison_days([day for day in as_of if day >= first_day])
             windows = 0
             for start in range(0, len(as_of), WINDOW_BATCH):
                 batch = as_of[start : start + WINDOW_BATCH]
