@@ -30,7 +30,9 @@ pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "RevOps Hub is running at"
-START_TIMEOUT = 120  # a fresh VAR_DIR runs initdb, every migration and the demo seed
+# A fresh VAR_DIR runs initdb, every migration and the demo seed: two organizations' 180 days,
+# their metric snapshot and windows.
+START_TIMEOUT = 240
 STOP_TIMEOUT = 30
 HTTP_TIMEOUT = 10
 

@@ -153,7 +153,7 @@ def test_admin_filters_assigns_creates_a_campaign_and_previews_a_policy_change(
     expect(page).to_have_url(f"{live_server.url}/o/acme/")
     nav(page, "Leads")
     page.get_by_label("Search").fill("Wendy Weak")
-    page.get_by_label("Stage").select_option("MQL")
+    page.get_by_label("Stage", exact=True).select_option("MQL")
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(r"/o/acme/leads/\?q=Wendy\+Weak&stage=mql"))
     rows = page.get_by_test_id("lead-list").locator("tbody tr")
