@@ -7,6 +7,7 @@ the figures), selectors read. `now` is frozen once per request.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 
 from django.contrib import messages
@@ -29,20 +30,17 @@ HISTORY_PER_PAGE = 26
 # --- helpers ----------------------------------------------------------------------------------
 
 
-class BadWeek(Exception):
-    def __init__(self, form: WeekForm):
-        self.form = form
+def week_view(view):
+    """The URL's week parsed into a date for the view; a bad one answers 400 naming the field."""
 
+    @functools.wraps(view)
+    def parsed(request, week: str, *args, **kwargs):
+        form = WeekForm({"week": week})
+        if not form.is_valid():
+            return render(request, "huddle/bad_week.html", {"form": form}, status=400)
+        return view(request, form.cleaned_data["week"], *args, **kwargs)
 
-def _week(request, week: str) -> date:
-    form = WeekForm({"week": week})
-    if not form.is_valid():
-        raise BadWeek(form)
-    return form.cleaned_data["week"]
-
-
-def _bad_week(request, error: BadWeek) -> HttpResponse:
-    return render(request, "huddle/bad_week.html", {"form": error.form}, status=400)
+    return parsed
 
 
 def _add_errors(form, error: ValidationError) -> None:
@@ -166,11 +164,8 @@ def _page(request, week_start: date, huddle, now: datetime, *, status: int = 200
 
 @organization_view
 @require_safe
-def huddle_week(request, week: str):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def huddle_week(request, week_start: date):
     if week_start.weekday() != 0:  # any day names its week
         return redirect(_week_url(request, selectors.week_start_of(week_start)))
     now = timezone.now()
@@ -185,12 +180,9 @@ def huddle_week(request, week: str):
 
 @organization_view
 @require_safe
-def huddle_chart_csv(request, week: str, chart: str):
+@week_view
+def huddle_chart_csv(request, week_start: date, chart: str):
     """A chart's data as the huddle shows it: from the stored figures, never recomputed."""
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
     if chart not in charts.CHARTS:
         raise Http404("No such chart.")
     huddle = Huddle.objects.filter(week_start=week_start).first()
@@ -265,11 +257,8 @@ def _actions_response(request, week_start: date, now: datetime, *, status: int =
 
 @organization_view
 @require_POST
-def item_add(request, week: str):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def item_add(request, week_start: date):
     now = timezone.now()
     form = ActionItemForm(request.POST, members=selectors.members())
     if form.is_valid():
@@ -287,11 +276,8 @@ def item_add(request, week: str):
 
 @organization_view
 @require_POST
-def item_edit(request, week: str, item_id: int):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def item_edit(request, week_start: date, item_id: int):
     item = _item_or_404(item_id)
     now = timezone.now()
     form = ActionItemForm(request.POST, members=selectors.members(), prefix=f"item-{item.pk}")
@@ -307,11 +293,8 @@ def item_edit(request, week: str, item_id: int):
 
 @organization_view
 @require_POST
-def item_status(request, week: str, item_id: int):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def item_status(request, week_start: date, item_id: int):
     item = _item_or_404(item_id)
     now = timezone.now()
     form = StatusForm(request.POST)
@@ -346,11 +329,8 @@ def _notes_response(request, week_start: date, section: str, now: datetime, *,
 
 @organization_view
 @require_POST
-def note_add(request, week: str):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def note_add(request, week_start: date):
     now = timezone.now()
     form = NoteForm(request.POST)
     section = request.POST.get("section", "")
@@ -370,11 +350,8 @@ def note_add(request, week: str):
 
 @organization_view
 @require_POST
-def note_delete(request, week: str, note_id: int):
-    try:
-        week_start = _week(request, week)
-    except BadWeek as error:
-        return _bad_week(request, error)
+@week_view
+def note_delete(request, week_start: date, note_id: int):
     note = HuddleNote.objects.filter(pk=note_id).first()
     if note is None:
         raise Http404("No such note.")
