@@ -10,11 +10,11 @@ from leads.models import (
     AuthorityRole,
     FeedbackStatus,
     LeadTransition,
-    SalesRep,
     SourceChannel,
     Stage,
     TouchKind,
 )
+from leads.selectors import members_q
 from revops.dates import day_range
 from revops.tenancy.models import CURRENCY_CHOICES
 
@@ -85,15 +85,10 @@ class LeadFilterForm(forms.Form):
             leads = leads.filter(owner__isnull=True)
         elif data.get("owner"):
             leads = leads.filter(owner_id=int(data["owner"]))
-        if data.get("source"):
-            leads = leads.filter(source=data["source"])
-        if data.get("campaign"):
-            leads = leads.filter(campaign_id=data["campaign"])
-        if data.get("segment"):
-            leads = leads.filter(industry=data["segment"])
-        if data.get("team"):
-            reps = SalesRep.objects.filter(team=data["team"]).values("user_id")
-            leads = leads.filter(owner_id__in=reps)
+        leads = leads.filter(
+            members_q(channel=data.get("source") or "", campaign=data.get("campaign") or "",
+                      segment=data.get("segment") or "", team=data.get("team") or "")
+        )  # fmt: skip
         leads = self._in_days(leads, data)
         _label, order = SORTS.get(data.get("sort") or "-created", SORTS["-created"])
         return leads.order_by(*order)

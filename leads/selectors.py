@@ -13,6 +13,7 @@ from leads.models import (
     OpportunityStatus,
     QualificationPolicy,
     Reason,
+    SalesRep,
     ScoringRule,
     Stage,
 )
@@ -72,6 +73,23 @@ def leads_with_emails(emails) -> QuerySet[Lead]:
         .alias(email_key=Lower("email"))
         .filter(email_key__in=list(emails))
     )
+
+
+def members_q(*, channel: str = "", campaign: str | int = "", segment: str = "", team: str = "",
+              path: str = "") -> Q:  # fmt: skip
+    """Leads of these members ("" = any), as the metrics count them (metrics.compute's
+    LEAD_FILTER is the same in SQL): a channel is the lead's source, a segment its industry, a
+    team its owner's SalesRep team. `path` leads from the queried model to the lead ("lead__")."""
+    q = Q()
+    if channel:
+        q &= Q(**{f"{path}source": channel})
+    if campaign:
+        q &= Q(**{f"{path}campaign_id": campaign})
+    if segment:
+        q &= Q(**{f"{path}industry": segment})
+    if team:
+        q &= Q(**{f"{path}owner_id__in": SalesRep.objects.filter(team=team).values("user_id")})
+    return q
 
 
 def leads_list() -> QuerySet[Lead]:

@@ -22,7 +22,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from leads.models import Campaign, LeadTransition, SalesRep, SourceChannel, Stage
+from leads.models import Campaign, LeadTransition, SourceChannel, Stage
+from leads.selectors import members_q
 from metrics.compute import EXIT_STAGES, NO_FILTERS, Filters
 from metrics.forms import FILTER_NAMES, RangeFilterForm, filter_choices
 from metrics.models import MetricFact
@@ -257,16 +258,7 @@ def entries(
     created = LeadTransition.objects.filter(from_stage="", to_stage=Stage.NEW, at__gte=start,
                                             at__lt=end)  # fmt: skip
     active = filters.active()
-    if "channel" in active:
-        created = created.filter(lead__source=active["channel"])
-    if "campaign" in active:
-        created = created.filter(lead__campaign_id=active["campaign"])
-    if "segment" in active:
-        created = created.filter(lead__industry=active["segment"])
-    if "team" in active:
-        created = created.filter(
-            lead__owner_id__in=SalesRep.objects.filter(team=active["team"]).values("user_id")
-        )
+    created = created.filter(members_q(**active, path="lead__"))
     rows = list(
         created.values(channel=F("lead__source"), campaign=F("lead__campaign_id"),
                        page=_split_off(F("lead__landing_page")))
