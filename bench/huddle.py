@@ -1,9 +1,8 @@
 """The weekly revenue huddle page's server time at 1,000,000 leads (target: p95 < 150 ms).
 
-In a throw-away database: one organization made by the metrics benchmark's generator
-(bench/metrics.py: two years, 1,000,000 leads, 200,000 opportunities, ratings, follow-up
-timers), plus a breach event for every breached timer; then its snapshot (two years of facts),
-VACUUM (ANALYZE), and the clock frozen at the data's end (Monday 1 June 2026, 09:00 in Chicago).
+The large organization of bench/large.py (two years, 1,000,000 leads, 200,000 opportunities,
+ratings, follow-up timers and their breaches, two years of facts; kept between runs), with the
+clock frozen at the data's end (Monday 1 June 2026, 09:00 in Chicago).
 
 Measured through Django's test client (middleware, view, template; no network), each request a
 full page. The test environment is not set up (`setup_test_environment` would instrument
@@ -18,7 +17,7 @@ than rendering a page of includes like this one): what is timed is what a server
 Median and p95 over the runs, the query count, the slowest queries of one opening, and the plans
 (EXPLAIN ANALYZE) of the slowest queries of a recomputation.
 
-    make bench ARGS=huddle        # BENCH_HUDDLE_LEADS=100000 for a quicker run
+    make bench ARGS=huddle        # BENCH_METRICS_LEADS=100000 for a quicker run
 """
 
 import os
@@ -40,61 +39,14 @@ django.setup()
 from django.db import connection
 from django.test import Client
 
-from bench.metrics import FIRST_DAY, TODAY, YESTERDAY, build_organization
+from bench.large import ZONE, large_organization, timed_queries
+from bench.metrics import TODAY
 from huddle.models import Huddle
 
-LEADS = int(os.environ.get("BENCH_HUDDLE_LEADS", "1000000"))
 RUNS = int(os.environ.get("BENCH_HUDDLE_RUNS", "60"))
 PROFILE = os.environ.get("BENCH_HUDDLE_PROFILE") == "1"
 TARGET_MS = 150.0
-ZONE = "America/Chicago"
 NOW = datetime.combine(TODAY, datetime.min.time(), tzinfo=ZoneInfo(ZONE)).replace(hour=9)
-
-BREACHES_INSERT = """
-INSERT INTO sla_slaevent (organization_id, created_at, updated_at, timer_id, kind, at, detail,
-    explanation)
-SELECT organization_id, breached_at, breached_at, id, 'breach', breached_at,
-       'Follow-up deadline passed', ''
-FROM sla_slatimer WHERE organization_id = %s AND breached_at IS NOT NULL
-"""
-
-
-def build():
-    from metrics.compute import snapshot_replace
-    from revops.tenancy.context import organization_scope
-    from revops.tenancy.models import User
-
-    started = time.perf_counter()
-    organization = build_organization("huddle-bench", ZONE, LEADS, 0.17)
-    with connection.cursor() as cursor:
-        cursor.execute(BREACHES_INSERT, [organization.pk])
-    built = time.perf_counter() - started
-    started = time.perf_counter()
-    with organization_scope(organization):
-        facts = snapshot_replace(FIRST_DAY, YESTERDAY)
-    snapshot = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE)")
-        cursor.execute("SELECT count(*) FROM leads_lead WHERE organization_id = %s",
-                       [organization.pk])  # fmt: skip
-        (leads,) = cursor.fetchone()
-    admin = User.objects.get(email="admin@huddle-bench.bench")
-    print(f"built {leads:,} leads in {built:.0f} s; {facts:,} facts in {snapshot:.0f} s")
-    return organization, admin
-
-
-def timed_queries():
-    """Each query's milliseconds, SQL and parameters, collected while the block runs."""
-    spent = []
-
-    def wrapper(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            spent.append(((time.perf_counter() - started) * 1000, sql, params))
-
-    return spent, connection.execute_wrapper(wrapper)
 
 
 def explain(sql: str, params) -> None:
@@ -158,11 +110,12 @@ def profile(client: Client, url: str, before) -> None:
 
 
 def main() -> None:
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    from revops.tenancy.models import User
+
+    organization = large_organization()
     try:
-        organization, admin = build()
         client = Client()
-        client.force_login(admin)
+        client.force_login(User.objects.get(email=f"admin@{organization.slug}.bench"))
         base = f"/o/{organization.slug}/huddle/"
         this_week, last_week = f"{base}{TODAY}/", f"{base}{TODAY - timedelta(days=7)}/"
         # Last week's huddle, held on its Monday: its record is frozen by now.
@@ -181,7 +134,6 @@ def main() -> None:
             measure(client, last_week, "last week's huddle (frozen)")
     finally:
         connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import Stage
@@ -41,6 +41,14 @@ from revops.tenancy.copy import copy_frame, copy_out_csv
 DIMENSIONS = {"": None, "channel": "channel", "campaign": "campaign", "segment": "segment",
               "rep": "rep", "team": "team", "reason": "reason"}  # fmt: skip
 KEYS = ["channel", "campaign", "segment", "rep", "team", "reason"]
+# Pairs of dimensions, for the charts that break one dimension down while another filters it
+# (the dashboard's lead quality by source or campaign, win rate by segment): the dimension is
+# the two names joined by "/" in this order, the member the two members joined by PAIR_SEPARATOR.
+# Only the measures those charts read are paired (CROSS_MEASURES), which keeps the pairs to about
+# as many facts as the single dimensions.
+PAIRS = [("campaign", "channel"), ("channel", "segment"), ("campaign", "segment"),
+         ("channel", "team"), ("campaign", "team"), ("segment", "team")]  # fmt: skip
+PAIR_SEPARATOR = "\x1f"  # ASCII unit separator: in no channel, campaign id, segment or team
 # Stages a lead leaves the funnel by; their entries carry the reason given (dimension "reason").
 EXIT_STAGES = [Stage.REJECTED, Stage.LOST, Stage.NURTURE, Stage.DISQUALIFIED]
 
@@ -151,6 +159,24 @@ WHERE c.organization_id = %(org)s AND c.period_end >= %(first)s AND c.period_sta
   AND (%(team)s = '' OR coalesce(nullif(c.team, ''), r.team, '') = %(team)s)
 """
 
+CROSS_TOTALS = {"feedback_ratings", "feedback_rating_sum", "won_deals", "lost_deals"}
+
+
+def pair_dimension(first: str, second: str) -> tuple[str, bool]:
+    """The stored pair of two dimensions, and whether `first` is the pair's first member."""
+    if (first, second) in PAIRS:
+        return f"{first}/{second}", True
+    if (second, first) in PAIRS:
+        return f"{second}/{first}", False
+    raise ValueError(f"No facts pair {first} with {second}.")
+
+
+def is_cross_measure(measure: str) -> bool:
+    """The measures stored per pair of dimensions: entries into MQL (its edges), ratings and
+    closed deals."""
+    return (measure.startswith("moved_") and measure.endswith("_mql")) or measure in CROSS_TOTALS
+
+
 # Filters on the lead's members (docs/metrics.md, "Filters"): "" is no filter. The parameters are
 # always bound, so one statement serves the nightly run and a filtered on-demand computation.
 LEAD_FILTER = """AND (%(channel)s = '' OR l.source = %(channel)s)
@@ -158,6 +184,20 @@ LEAD_FILTER = """AND (%(channel)s = '' OR l.source = %(channel)s)
   AND (%(segment)s = '' OR l.industry = %(segment)s)
   AND (%(team)s = '' OR r.team = %(team)s)"""
 EVENTS = EVENTS_TEMPLATE.replace("{lead_filter}", LEAD_FILTER)
+
+# The opportunities opened less those closed over a span, as the stage moves of EVENTS count
+# them (moved_*_opportunity less moved_*_won and moved_*_lost), in one indexed count.
+OPEN_BALANCE = (
+    """
+SELECT coalesce(sum(CASE WHEN t.to_stage = 'opportunity' THEN 1 ELSE -1 END), 0)
+FROM leads_leadtransition t
+JOIN leads_lead l ON l.organization_id = t.organization_id AND l.id = t.lead_id
+LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id AND r.user_id = l.owner_id
+WHERE t.organization_id = %(org)s AND t.at >= %(start)s AND t.at < %(end)s
+  AND t.to_stage IN ('opportunity', 'won', 'lost') AND t.from_stage <> t.to_stage
+  """
+    + LEAD_FILTER
+)
 
 
 @dataclass(frozen=True)
@@ -189,9 +229,10 @@ def _events(params: dict) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def _facts(events: pd.DataFrame) -> pd.DataFrame:
-    """Sum the events per (day, measure): overall, and per member of each dimension. A member
-    "" (no campaign, no owner...) counts in the total only; sums of 0 are no fact.
+def _facts(events: pd.DataFrame, *, pairs: bool) -> pd.DataFrame:
+    """Sum the events per (day, measure): overall, per member of each dimension, and (`pairs`)
+    for the cross measures per pair of members (PAIRS). A member "" (no campaign, no owner...)
+    counts in the total only; sums of 0 are no fact.
 
     The sums run on the categories' integer codes, one combined key per dimension (np.unique
     and a weighted bincount): the same result as a groupby per dimension, without its fixed cost
@@ -202,35 +243,62 @@ def _facts(events: pd.DataFrame) -> pd.DataFrame:
     measures = len(measure.categories)
     cell = day.codes.astype(np.int64) * measures + measure.codes  # (day, measure) as one integer
     value = events["value"].to_numpy()
-    parts = []
-    for dimension, key in DIMENSIONS.items():
-        members = events[key].array.categories if key else pd.Index([""])
-        codes = events[key].array.codes if key else 0
-        groups, inverse = np.unique(cell * len(members) + codes, return_inverse=True)
-        sums = np.bincount(inverse, weights=value)
+
+    def summed(dimension: str, cells, members: pd.Index, codes, weights) -> pd.DataFrame:
+        groups, inverse = np.unique(cells * len(members) + codes, return_inverse=True)
+        sums = np.bincount(inverse, weights=weights)
         member = groups % len(members)
-        keep = (sums != 0) & (members != "")[member] if key else sums != 0
+        keep = (sums != 0) & ((members != "")[member] if dimension else True)
         kept = groups[keep] // len(members)
-        parts.append(pd.DataFrame({
+        return pd.DataFrame({
             "day": pd.Categorical.from_codes(kept // measures, dtype=day.dtype),
             "measure": pd.Categorical.from_codes(kept % measures, dtype=measure.dtype),
             "dimension": dimension,
             "member": members[member[keep]],
             "value": sums[keep],
-        }))  # fmt: skip
+        })  # fmt: skip
+
+    parts = [summed("", cell, pd.Index([""]), 0, value)]
+    for dimension, key in DIMENSIONS.items():
+        if key:
+            parts.append(summed(dimension, cell, events[key].array.categories,
+                                events[key].array.codes, value))  # fmt: skip
+    cross = np.asarray([is_cross_measure(m) for m in measure.categories])[measure.codes]
+    for first, second in PAIRS if pairs else []:
+        a, b = events[first].array, events[second].array
+        rows = cross & (a.categories != "")[a.codes] & (b.categories != "")[b.codes]
+        # Every (first, second) pair of members as one category.
+        left = np.repeat(np.asarray(a.categories.astype(str), dtype=object), len(b.categories))
+        right = np.tile(np.asarray(b.categories.astype(str), dtype=object), len(a.categories))
+        members = pd.Index(left + PAIR_SEPARATOR + right)
+        codes = a.codes[rows].astype(np.int64) * len(b.categories) + b.codes[rows]
+        parts.append(summed(f"{first}/{second}", cell[rows], members, codes, value[rows]))
     return pd.concat(parts, ignore_index=True)
 
 
-def compute_facts(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+def compute_facts(first_day: date, last_day: date, filters: Filters = NO_FILTERS, *,
+                  pairs: bool = False) -> pd.DataFrame:  # fmt: skip
     """Every fact of the current organization for the days first_day..last_day (inclusive):
     columns day (ISO date), measure, dimension, member, value; of the leads (and inputs) that
-    pass the filters, when given."""
+    pass the filters, when given. `pairs`: the facts per pair of dimensions too (the snapshot
+    stores them; a computation on demand for a filter needs none)."""
     organization = current_organization()
     start, end = day_range(first_day, last_day, organization.timezone)
     params = {"org": organization.pk, "tz": organization.timezone, "start": start, "end": end,
               "first": first_day, "last": last_day, "stages": Stage.values,
               "exits": EXIT_STAGES, **asdict(filters)}  # fmt: skip
-    return _facts(_events(params))
+    return _facts(_events(params), pairs=pairs)
+
+
+def open_balance(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> float:
+    """Opportunities opened less those closed (won or lost) on the days first_day..last_day, of
+    the leads that pass the filters: what the facts' stage moves sum to, without the facts."""
+    organization = current_organization()
+    start, end = day_range(first_day, last_day, organization.timezone)
+    with connection.cursor() as cursor:
+        cursor.execute(OPEN_BALANCE, {"org": organization.pk, "start": start, "end": end,
+                                      **asdict(filters)})  # fmt: skip
+        return float(cursor.fetchone()[0])
 
 
 def _write_facts(facts: pd.DataFrame) -> None:
@@ -242,7 +310,7 @@ def snapshot_replace(first_day: date, last_day: date, *, run: MetricRun | None =
     if run is not None:
         MetricRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING,
                                                    started_at=timezone.now())  # fmt: skip
-    facts = compute_facts(first_day, last_day)
+    facts = compute_facts(first_day, last_day, pairs=True)
     with transaction.atomic():
         MetricFact.objects.filter(day__gte=first_day, day__lte=last_day).delete()
         _write_facts(facts)

@@ -484,10 +484,11 @@ def velocity_chart(board: Scoreboard, drill: Drill, currency: str) -> Chart:
 class Breakdowns:
     """Sums per member of a dimension (channel, campaign, segment) for the filtered leads.
 
-    Unfiltered, or filtered by that same dimension, they are the stored facts
-    (`selectors.by_member`, keeping only the chosen member). Filtered by another dimension the
-    snapshot cannot answer (it holds one dimension at a time), so the filtered leads' facts are
-    computed once for the request (`compute_facts`, as the scoreboard does for two filters)."""
+    Unfiltered, or filtered by that same dimension, they are the stored facts of the dimension
+    (keeping only the chosen member); filtered by one other dimension, the stored facts of the
+    pair (`selectors.by_member(within=...)`). With two filters or more the snapshot cannot
+    answer, so the filtered leads' facts are computed once for the request (`compute_facts`, as
+    the scoreboard does)."""
 
     def __init__(self, first_day: date, last_day: date, filters: Filters):
         self.first_day, self.last_day, self.filters = first_day, last_day, filters
@@ -498,6 +499,9 @@ class Breakdowns:
         if set(active) <= {dimension}:
             rows = selectors.by_member(self.first_day, self.last_day, measures, dimension)
             return {m: v for m, v in rows.items() if m == active.get(dimension, m)}
+        if len(active) == 1:
+            return selectors.by_member(self.first_day, self.last_day, measures, dimension,
+                                       within=next(iter(active.items())))  # fmt: skip
         if self._live is None:
             facts = compute_facts(self.first_day, self.last_day, self.filters)
             self._live = (

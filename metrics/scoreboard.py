@@ -20,9 +20,9 @@ import pandas as pd
 from django.db.models import Max, Sum
 
 from leads.models import Stage
-from metrics.compute import EXIT_STAGES, NO_FILTERS, Filters, compute_facts
+from metrics.compute import EXIT_STAGES, NO_FILTERS, Filters, compute_facts, open_balance
 from metrics.models import MetricFact, MetricWindow
-from metrics.selectors import ratio, unit_economics
+from metrics.selectors import open_opportunities_at, ratio, unit_economics
 from metrics.windows import STANDARD_WINDOWS, observations, summarize
 
 # The lifecycle's main path, in order; a step's conversion is the next stage's entries over its.
@@ -91,14 +91,7 @@ def open_opportunities_before(first_day: date, filters: Filters = NO_FILTERS) ->
     if scope is None:
         return _open_live(first_day, filters)
     dimension, member = scope
-    rows = (
-        MetricFact.objects.filter(
-            day__lt=first_day, dimension=dimension, member=member, measure__startswith="moved_"
-        )
-        .values_list("measure")
-        .annotate(total=Sum("value"))
-    )
-    return _open_from(fold_edges(dict(rows)))
+    return open_opportunities_at(first_day - timedelta(days=1), dimension=dimension, member=member)
 
 
 def _open_from(sums: Mapping[str, float]) -> float:
@@ -110,11 +103,12 @@ def _open_from(sums: Mapping[str, float]) -> float:
 
 
 def _open_live(first_day: date, filters: Filters) -> float:
-    """Combined filters: every earlier day's facts of the filtered leads, computed on demand."""
+    """Combined filters: the filtered leads' stage moves over the snapshot's earlier days (as
+    the stored facts would sum them), counted on demand."""
     oldest = MetricFact.objects.order_by("day").values_list("day", flat=True).first()
     if oldest is None or oldest >= first_day:
         return 0.0
-    return _open_from(range_sums(oldest, first_day - timedelta(days=1), filters))
+    return open_balance(oldest, first_day - timedelta(days=1), filters)
 
 
 @dataclass(frozen=True)
@@ -215,10 +209,7 @@ def window_stats(first_day: date, last_day: date, filters: Filters = NO_FILTERS,
             return frame.set_index("figure") if not frame.empty else _empty_stats()
     if stored_only:
         return _empty_stats()
-    frame = observations(first_day, last_day)
-    for name, value in filters.active().items():
-        frame = frame[frame[name] == value]
-    stats = summarize(frame)
+    stats = summarize(observations(first_day, last_day, filters))
     stats = stats[stats["dimension"] == ""].drop(columns=["dimension", "member"])
     return stats.set_index("figure") if not stats.empty else _empty_stats()
 

@@ -11,6 +11,7 @@ from django.db.models import Count, Q, Sum
 
 from leads.models import Stage
 from metrics import clv
+from metrics.compute import CROSS_TOTALS, PAIR_SEPARATOR, is_cross_measure, pair_dimension
 from metrics.models import Account, MetricFact, MetricsSettings, RevenueTransaction
 
 # A stage's entries are stored per edge of the journey (moved_<from>_<to>, docs/metrics.md);
@@ -48,12 +49,31 @@ def totals(first_day: date, last_day: date, measures: list[str], *, dimension: s
     return {measure: found.get((measure,), 0.0) for measure in measures}
 
 
-def by_member(first_day: date, last_day: date, measures: list[str],
-              dimension: str) -> dict[str, dict[str, float]]:  # fmt: skip
-    """member → measure → sum, for every member of a dimension with any of the measures."""
-    facts = MetricFact.objects.filter(day__gte=first_day, day__lte=last_day, dimension=dimension)
+def by_member(first_day: date, last_day: date, measures: list[str], dimension: str, *,
+              within: tuple[str, str] | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
+    """member → measure → sum, for every member of a dimension with any of the measures.
+
+    `within` (another dimension, one of its members): only the leads of that member, from the
+    facts stored per pair of dimensions, which hold the cross measures only
+    (`metrics.compute.PAIRS`)."""
+    facts = MetricFact.objects.filter(day__gte=first_day, day__lte=last_day)
+    position = 0
+    if within is None:
+        facts = facts.filter(dimension=dimension)
+    else:
+        if not all(is_cross_measure(name) for m in measures for name in _stored(m)):
+            raise ValueError(f"Only {sorted(CROSS_TOTALS)} and MQL entries are paired.")
+        other, value = within
+        pair, other_first = pair_dimension(other, dimension)
+        facts = facts.filter(dimension=pair)
+        if other_first:
+            position, facts = 1, facts.filter(member__startswith=value + PAIR_SEPARATOR)
+        else:
+            facts = facts.filter(member__endswith=PAIR_SEPARATOR + value)
     result: dict[str, dict[str, float]] = {}
     for (member, measure), total in _sums(facts, measures, by=("member",)).items():
+        if within is not None:
+            member = member.split(PAIR_SEPARATOR)[position]
         result.setdefault(member, dict.fromkeys(measures, 0.0))[measure] = total
     return result
 

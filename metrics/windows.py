@@ -10,12 +10,14 @@ from `window_figures`, computed on demand by this same code.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 from django.db import transaction
 
+from metrics.compute import LEAD_FILTER, NO_FILTERS, Filters
 from metrics.models import MetricWindow
 from metrics.selectors import clv_estimate
 from revops.dates import day_range
@@ -28,7 +30,7 @@ STAT_COLUMNS = ["count", "mean", "p50", "p90", "p95"]
 WINDOW_COLUMNS = ["figure", "dimension", "member", *STAT_COLUMNS]
 
 # Each branch: (day, figure, channel, campaign, segment, rep, team, value).
-OBSERVATIONS = """
+OBSERVATIONS_TEMPLATE = """
 -- Won deals by the day they closed: days from the lead's creation (wall-clock days of the
 -- organization's time zone) and the value won.
 SELECT (o.closed_at AT TIME ZONE %(tz)s)::date AS day, v.figure, l.source,
@@ -48,6 +50,7 @@ CROSS JOIN LATERAL (VALUES
 ) AS v(figure, value)
 WHERE o.organization_id = %(org)s AND o.status = 'won'
   AND o.closed_at >= %(start)s AND o.closed_at < %(end)s AND v.value IS NOT NULL
+  {lead_filter}
 
 UNION ALL
 -- Lead response time: follow-ups met, by the day of the first touch; business hours (what the
@@ -65,6 +68,7 @@ CROSS JOIN LATERAL (VALUES
 WHERE s.organization_id = %(org)s AND s.target = 'follow_up' AND s.state = 'met'
   AND s.met_at >= %(start)s AND s.met_at < %(end)s
   AND v.value IS NOT NULL  -- a timer met before business time was measured has none
+  {lead_filter}
 
 UNION ALL
 -- Time in a stage: for each move in the span, the days since the lead entered the stage it
@@ -77,23 +81,37 @@ FROM (
            lag(t.at) OVER (PARTITION BY t.lead_id ORDER BY t.at, t.id) AS entered_at
     FROM leads_leadtransition t
     WHERE t.organization_id = %(org)s AND t.at < %(end)s
-      AND t.lead_id IN (SELECT lead_id FROM leads_leadtransition
-                        WHERE organization_id = %(org)s AND at >= %(start)s AND at < %(end)s
-                          AND from_stage <> to_stage)
+      AND t.lead_id IN (SELECT t.lead_id FROM leads_leadtransition t
+                        {moved_leads_join}
+                        WHERE t.organization_id = %(org)s AND t.at >= %(start)s
+                          AND t.at < %(end)s AND t.from_stage <> t.to_stage
+                          {lead_filter})
       AND t.from_stage <> t.to_stage  -- assignment notes keep the stage: not a move
 ) m
 JOIN leads_lead l ON l.organization_id = %(org)s AND l.id = m.lead_id
 LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id AND r.user_id = l.owner_id
 WHERE m.at >= %(start)s AND m.entered_at IS NOT NULL
+  {lead_filter}
 """
+OBSERVATIONS = OBSERVATIONS_TEMPLATE.replace("{lead_filter}", "").replace("{moved_leads_join}", "")
+# Filtered (the facts' lead filters, metrics.compute): the leads moving in the span are
+# filtered before their moves are ordered, so the window function sees only theirs.
+OBSERVATIONS_FILTERED = OBSERVATIONS_TEMPLATE.replace("{lead_filter}", LEAD_FILTER).replace(
+    "{moved_leads_join}",
+    "JOIN leads_lead l ON l.organization_id = t.organization_id AND l.id = t.lead_id "
+    "LEFT JOIN leads_salesrep r ON r.organization_id = l.organization_id "
+    "AND r.user_id = l.owner_id",
+)
 
 
-def observations(first_day: date, last_day: date) -> pd.DataFrame:
-    """Every observation of the current organization dated first_day..last_day (inclusive)."""
+def observations(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Every observation of the current organization dated first_day..last_day (inclusive), of
+    the leads that pass the filters, when given."""
     organization = current_organization()
     start, end = day_range(first_day, last_day, organization.timezone)
-    params = {"org": organization.pk, "tz": organization.timezone, "start": start, "end": end}
-    buffer = copy_out_csv(OBSERVATIONS, params)
+    params = {"org": organization.pk, "tz": organization.timezone, "start": start, "end": end,
+              **asdict(filters)}  # fmt: skip
+    buffer = copy_out_csv(OBSERVATIONS_FILTERED if filters.active() else OBSERVATIONS, params)
     names = ["day", "figure", *DIMENSIONS, "value"]
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame(columns=names).astype({"day": "datetime64[ns]", "value": float})

@@ -9,7 +9,7 @@ import pytest
 from leads.olist import ORIGIN_TO_SOURCE, import_olist
 from metrics import selectors
 from metrics import services as input_services
-from metrics.compute import snapshot_replace
+from metrics.compute import Filters, compute_facts, snapshot_replace
 from metrics.maven import import_maven
 from metrics.models import MetricFact, MetricWindow
 from metrics.windows import window_figures, windows_replace
@@ -61,6 +61,35 @@ class OlistFactsTests(TwoOrganizationsTestCase):
             assert selectors.ratio(figures["entered_won"], figures["entered_mql"]) == (
                 row.won / row.mql
             )
+
+    def test_a_dimension_within_another_member_matches_pandas_and_the_filtered_computation(self):
+        """The facts stored per pair of dimensions answer "per segment, among the paid-search
+        leads" as the raw CSVs do, and as computing the filtered leads' facts on demand does."""
+        deals = pd.read_csv(DEALS_CSV)[["mql_id", "business_segment"]]
+        won = self.raw.merge(deals, on="mql_id")
+        expected = won.groupby(["source", "business_segment"]).size()
+        measures = ["entered_mql", "won_deals", "feedback_ratings"]
+        for source in ["paid_search", "organic_search", "social"]:
+            stored = selectors.by_member(FIRST, LAST, measures, "segment",
+                                         within=("channel", source))  # fmt: skip
+            on_demand = compute_facts(FIRST, LAST, Filters(channel=source))
+            on_demand = on_demand[on_demand["dimension"] == "segment"].astype({"measure": str})
+            counts = on_demand.groupby(["member", "measure"])["value"].sum()
+            assert {segment: sums["won_deals"] for segment, sums in stored.items()} == (
+                expected[source].to_dict()
+            )
+            for segment, sums in stored.items():
+                # Only leads with a segment (the won ones) are in a segment's MQLs.
+                assert sums["entered_mql"] == sums["won_deals"] == counts[(segment, "won_deals")]
+                assert sums["feedback_ratings"] == 0
+        # Asked the other way round (segment first), the same pair answers.
+        per_channel = selectors.by_member(FIRST, LAST, ["won_deals"], "channel",
+                                          within=("segment", "health_beauty"))  # fmt: skip
+        assert {channel: sums["won_deals"] for channel, sums in per_channel.items()} == (
+            won[won.business_segment == "health_beauty"].groupby("source").size().to_dict()
+        )
+        with pytest.raises(ValueError, match="paired"):  # not stored per pair
+            selectors.by_member(FIRST, LAST, ["won_value"], "segment", within=("channel", "x"))
 
     def test_median_days_to_win_matches_pandas(self):
         deals = pd.read_csv(DEALS_CSV)

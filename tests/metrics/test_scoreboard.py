@@ -13,7 +13,7 @@ from leads.models import Lead, LeadFeedback, LeadTransition, Reason, ReasonKind,
 from metrics import scoreboard
 from metrics import services as input_services
 from metrics.compute import Filters, snapshot_replace
-from metrics.windows import window_figures, windows_replace
+from metrics.windows import observations, window_figures, windows_replace
 from revops.tenancy.context import organization_scope
 from sla.models import SlaTimer, TimerState
 from tests.sla.base import SlaTestCase
@@ -162,6 +162,28 @@ class ScoreboardTests(ScoreboardHistory):
         assert step.at["step_days_accepted_opportunity", "p50"] == pytest.approx(
             median(in_accepted)
         )
+
+    def test_two_filters_filter_in_sql_as_the_stored_member_would(self):
+        """Combined filters are computed on demand: the observations' filters run in SQL and
+        keep what masking every observation keeps; the open opportunities before a day are what
+        the stored facts of one filter give when the second one narrows nothing (every deal
+        is the East team's)."""
+        everything = observations(FIRST, LAST)
+        masked = everything[(everything.channel == "email") & (everything.segment == "Software")]
+        filtered = observations(FIRST, LAST, Filters(channel="email", segment="Software"))
+        assert len(filtered) == len(masked) > 0
+        assert sorted(filtered.value) == pytest.approx(sorted(masked.value))
+        november = date(2026, 11, 1)
+        open_before = {
+            channel: scoreboard.open_opportunities_before(november, Filters(channel=channel,
+                                                                            team="East"))
+            for channel in set(Lead.objects.values_list("source", flat=True))
+        }  # fmt: skip
+        assert open_before == {
+            channel: scoreboard.open_opportunities_before(november, Filters(channel=channel))
+            for channel in open_before
+        }
+        assert sum(open_before.values()) == 1  # Di's
 
     def test_a_range_with_no_history_is_all_no_data(self):
         board = scoreboard.scoreboard(date(2025, 1, 1), date(2025, 1, 31))
