@@ -11,6 +11,7 @@ drops the old). BENCH_REBUILD=1 builds anew regardless.
 """
 
 import hashlib
+import inspect
 import os
 import time
 from datetime import timedelta
@@ -24,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SLUG = "bench-large"
 ZONE = "America/Chicago"
 TREND_WEEKS = 13
-# What the data is made of: a change to one of these files makes a new database.
-SOURCES = ["bench/metrics.py", "bench/large.py", "metrics/compute.py", "metrics/windows.py"]
+# What the data is made of: a change to one of these files (or to `_build`) makes a new database.
+SOURCES = ["bench/metrics.py", "metrics/compute.py", "metrics/windows.py"]
 DATABASE_PREFIX = "bench_large_"
 COMPLETE = "built"  # the database's comment once the build has finished
 
@@ -39,7 +40,8 @@ FROM sla_slatimer WHERE organization_id = %s AND breached_at IS NOT NULL
 
 
 def _database_name() -> str:
-    digest = hashlib.sha256(str(LEADS).encode())
+    digest = hashlib.sha256(f"{LEADS} {SLUG} {ZONE} {TREND_WEEKS} {BREACHES_INSERT}".encode())
+    digest.update(inspect.getsource(_build).encode())
     for source in SOURCES:
         digest.update((ROOT / source).read_bytes())
     return f"{DATABASE_PREFIX}{digest.hexdigest()[:12]}"
@@ -85,7 +87,7 @@ def large_organization():
     name = _database_name()
     _drop_stale(keep=name)
     connection.settings_dict["TEST"]["NAME"] = name
-    connection.creation.create_test_db(verbosity=0, keepdb=True)
+    connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
     with connection.cursor() as cursor:
         cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database"
                        " WHERE datname = current_database()")  # fmt: skip
@@ -95,7 +97,7 @@ def large_organization():
     else:  # new, or a build that stopped half-way: start from an empty database
         connection.close()
         _drop_stale(keep="")
-        connection.creation.create_test_db(verbosity=0, keepdb=True)
+        connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
         _build()
         with connection.cursor() as cursor:
             cursor.execute(f"COMMENT ON DATABASE \"{name}\" IS '{COMPLETE}'")
