@@ -175,6 +175,9 @@ def run() -> int:
     # Ctrl-C and SIGTERM (docker stop, systemd) both unwind through the finally blocks below,
     # at any point of start-up, so no server or child outlives the launcher.
     signal.signal(signal.SIGTERM, _interrupt)
+    # A launcher started in the background by a script inherits SIGINT ignored: Ctrl-C (or a
+    # supervisor's SIGINT) must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     children: dict[str, subprocess.Popen] = {}
     try:
         with services() as env:
