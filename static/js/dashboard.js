@@ -5,12 +5,11 @@
 (function () {
   "use strict";
 
-  var CONFIG = {
-    responsive: true,
-    displaylogo: false,
-    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "zoom2d", "pan2d",
-                             "zoomIn2d", "zoomOut2d", "resetScale2d"],
-  };
+  var figures = window.RevOpsFigures;
+  var CONFIG = Object.assign({}, figures.CONFIG, {
+    modeBarButtonsToRemove: figures.CONFIG.modeBarButtonsToRemove.concat(
+      ["zoom2d", "pan2d", "zoomIn2d", "zoomOut2d", "resetScale2d"]),
+  });
 
   function linkOf(point) {
     var data = point && point.customdata;
@@ -19,22 +18,18 @@
   }
 
   function drawCharts() {
-    if (!window.Plotly) return;
-    var holders = document.querySelectorAll("[data-plotly-figure]");
-    for (var i = 0; i < holders.length; i++) {
-      var holder = holders[i];
-      var source = document.getElementById(holder.dataset.plotlyFigure);
-      if (!source) continue;
-      var figure = JSON.parse(source.textContent);
-      figure.layout.dragmode = false; // a click drills down; it never starts a zoom box
-      window.Plotly.newPlot(holder, figure.data, figure.layout, CONFIG).then(function (chart) {
+    figures.draw(document, {
+      config: CONFIG,
+      adjust: function (figure) {
+        figure.layout.dragmode = false; // a click drills down; it never starts a zoom box
+      },
+      drawn: function (chart) {
         chart.on("plotly_click", function (event) {
           var link = linkOf(event.points && event.points[0]);
           if (link) window.location.assign(link);
         });
-        chart.dataset.drawn = "true";
-      });
-    }
+      },
+    });
   }
 
   function resizeCharts() {
@@ -99,9 +94,5 @@
     drawCharts();
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
+  figures.onReady(start);
 })();

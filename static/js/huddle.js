@@ -15,27 +15,12 @@
   var progress = deck.querySelector("[data-progress]");
   var fullscreenButton = deck.querySelector('[data-action="fullscreen"]');
   var current = 0;
-  var PLOT_CONFIG = {
-    responsive: true,
-    displaylogo: false,
-    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
-  };
 
   function drawCharts(root) {
-    if (!window.Plotly) return;
-    var holders = root.querySelectorAll("[data-plotly-figure]");
-    for (var i = 0; i < holders.length; i++) {
-      var holder = holders[i];
-      if (holder.dataset.drawn) {
-        window.Plotly.Plots.resize(holder);
-        continue;
-      }
-      var source = document.getElementById(holder.dataset.plotlyFigure);
-      if (!source) continue;
-      var figure = JSON.parse(source.textContent);
-      window.Plotly.newPlot(holder, figure.data, figure.layout, PLOT_CONFIG);
-      holder.dataset.drawn = "1";
-    }
+    // Drawn before (in a section shown earlier, or at another size): fitted to the screen now.
+    window.RevOpsFigures.draw(root).forEach(function (chart) {
+      window.Plotly.Plots.resize(chart);
+    });
   }
 
   function show(index, updateHash) {
@@ -124,7 +109,7 @@
     else if (action === "print") window.print();
     else if (button.dataset.png && window.Plotly) {
       var chart = document.getElementById(button.dataset.png);
-      if (chart && chart.dataset.drawn) {
+      if (chart && chart.dataset.drawn === "true") {
         window.Plotly.downloadImage(chart, {
           format: "png",
           filename: button.dataset.pngName,

@@ -14,20 +14,8 @@
   }
 
   function draw() {
-    var holders = charts();
-    for (var i = 0; i < holders.length; i++) {
-      var holder = holders[i];
-      var source = document.getElementById(holder.dataset.plotlyFigure);
-      if (!source || !window.Plotly) continue;
-      var figure = JSON.parse(source.textContent);
-      window.Plotly.newPlot(holder, figure.data, figure.layout, {
-        responsive: true,
-        displaylogo: false,
-        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
-      }).then(function (plotted) {
-        plotted.dataset.drawn = "true"; // the browser tests wait for this
-      });
-    }
+    var results = document.getElementById("journey-results");
+    if (results) window.RevOpsFigures.draw(results);
   }
 
   function queryOf(form) {
@@ -96,7 +84,7 @@
     if (!window.Plotly) return;
     var holders = charts();
     for (var i = 0; i < holders.length; i++) {
-      if (!holders[i].dataset.drawn) continue;
+      if (holders[i].dataset.drawn !== "true") continue;
       window.Plotly.relayout(holders[i], { width: on ? PRINT_WIDTH : null, autosize: !on });
     }
   }
@@ -109,9 +97,5 @@
     window.addEventListener("afterprint", function () { printing(false); });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
+  window.RevOpsFigures.onReady(start);
 })();
