@@ -32,7 +32,7 @@ from django.views.decorators.http import require_safe
 from leads import selectors as lead_selectors
 from leads.models import SourceChannel, Stage
 from metrics import selectors
-from metrics.compute import Filters, compute_facts
+from metrics.compute import Filters
 from metrics.forms import CREATED, RangeFilterForm, filter_choices
 from metrics.models import MetricFact
 from metrics.scoreboard import KPI_BY_KEY, FunnelStep, Scoreboard, fold_edges, funnel, scoreboard
@@ -482,30 +482,29 @@ def velocity_chart(board: Scoreboard, drill: Drill, currency: str) -> Chart:
 
 
 class Breakdowns:
-    """Sums per member of a dimension (channel, campaign, segment) for the filtered leads.
+    """Sums per member of a dimension (channel, campaign, segment) for the board's leads.
 
     Unfiltered, or filtered by that same dimension, they are the stored facts of the dimension
     (keeping only the chosen member); filtered by one other dimension, the stored facts of the
     pair (`selectors.by_member(within=...)`). With two filters or more the snapshot cannot
-    answer, so the filtered leads' facts are computed once for the request (`compute_facts`, as
-    the scoreboard does)."""
+    answer: they are the range's days of the facts the scoreboard computed for the request."""
 
-    def __init__(self, first_day: date, last_day: date, filters: Filters):
-        self.first_day, self.last_day, self.filters = first_day, last_day, filters
-        self._live: pd.DataFrame | None = None
+    def __init__(self, board: Scoreboard):
+        self.board = board
+        self._live: pd.Series | None = None
 
     def get(self, dimension: str, measures: list[str]) -> dict[str, dict[str, float]]:
-        active = self.filters.active()
+        board, active = self.board, self.board.filters.active()
         if set(active) <= {dimension}:
-            rows = selectors.by_member(self.first_day, self.last_day, measures, dimension)
+            rows = selectors.by_member(board.first_day, board.last_day, measures, dimension)
             return {m: v for m, v in rows.items() if m == active.get(dimension, m)}
         if len(active) == 1:
-            return selectors.by_member(self.first_day, self.last_day, measures, dimension,
+            return selectors.by_member(board.first_day, board.last_day, measures, dimension,
                                        within=next(iter(active.items())))  # fmt: skip
         if self._live is None:
-            facts = compute_facts(self.first_day, self.last_day, self.filters)
+            facts = board.live_facts.astype({"day": str, "measure": str, "member": str})
             self._live = (
-                facts.astype({"measure": str, "member": str})
+                facts[facts["day"] >= board.first_day.isoformat()]
                 .groupby(["dimension", "member", "measure"])["value"]
                 .sum()
             )
@@ -678,7 +677,7 @@ def board_context(
         reverse("lead_list", args=[request.organization.slug]), first_day, last_day, filters
     )
     board = scoreboard(first_day, last_day, filters)
-    breakdowns = Breakdowns(first_day, last_day, filters)
+    breakdowns = Breakdowns(board)
     channel_names = dict(SourceChannel.choices)
     charts = [
         funnel_chart(funnel(first_day, last_day, filters, sums=board.sums), drill),

@@ -51,12 +51,14 @@ def _stored_scope(filters: Filters) -> tuple[str, str] | None:
     return next(iter(active.items()), ("", ""))
 
 
-def daily_sums(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+def daily_sums(first_day: date, last_day: date, filters: Filters = NO_FILTERS, *,
+               live_facts: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """Each measure's sum per day (rows: every day of the range; columns: measures, entered_*
-    folded in); days without facts hold 0."""
+    folded in); days without facts hold 0. `live_facts`: the range's facts for these filters
+    when the caller has computed them already (two filters or more)."""
     scope = _stored_scope(filters)
     if scope is None:
-        facts = compute_facts(first_day, last_day, filters)
+        facts = compute_facts(first_day, last_day, filters) if live_facts is None else live_facts
         facts = facts[facts["dimension"] == ""][["day", "measure", "value"]]
         facts = facts.assign(day=pd.to_datetime(facts["day"].astype(str)),
                              measure=facts["measure"].astype(str))  # fmt: skip
@@ -237,6 +239,9 @@ class Scoreboard:
     previous: dict[str, float | None]
     weekly: pd.DataFrame  # one row per week (its last day), one column per KPI
     sums: dict[str, float] = field(repr=False)
+    # Two filters or more: the facts computed on demand for them, over the previous period and
+    # the range (`compute_facts`), for the charts to break down; None when read from the snapshot.
+    live_facts: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def previous_range(self) -> tuple[date, date]:
@@ -269,7 +274,10 @@ def _weekly(daily: pd.DataFrame, open_before: float, filters: Filters) -> pd.Dat
 def scoreboard(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -> Scoreboard:
     """The range's KPIs, the previous period's, and their weekly trend."""
     previous_first, previous_last = previous_range(first_day, last_day)
-    daily = daily_sums(previous_first, last_day, filters)
+    live_facts = None
+    if _stored_scope(filters) is None:
+        live_facts = compute_facts(previous_first, last_day, filters)
+    daily = daily_sums(previous_first, last_day, filters, live_facts=live_facts)
     current, before = daily.loc[pd.Timestamp(first_day) :], daily.loc[: pd.Timestamp(previous_last)]
     open_at_previous = open_opportunities_before(previous_first, filters)
     open_at_first = open_at_previous + _open_from(fold_edges(before.sum().to_dict()))
@@ -306,7 +314,7 @@ def scoreboard(first_day: date, last_day: date, filters: Filters = NO_FILTERS) -
             target["ltv_to_cac"] = economics.ltv_to_cac
             target["cac_payback_months"] = economics.cac_payback_months
     return Scoreboard(first_day, last_day, filters, values, previous,
-                      _weekly(current, open_at_first, filters), sums)  # fmt: skip
+                      _weekly(current, open_at_first, filters), sums, live_facts)  # fmt: skip
 
 
 # --- the funnel -------------------------------------------------------------------------------
