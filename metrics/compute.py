@@ -37,9 +37,7 @@ from revops.dates import day_range
 from revops.tenancy.context import current_organization
 from revops.tenancy.copy import copy_frame, copy_out_csv
 
-# dimension -> the events' column holding its member ("" = the organization's total).
-DIMENSIONS = {"": None, "channel": "channel", "campaign": "campaign", "segment": "segment",
-              "rep": "rep", "team": "team", "reason": "reason"}  # fmt: skip
+# The dimensions: each is also the events' column holding its member.
 KEYS = ["channel", "campaign", "segment", "rep", "team", "reason"]
 # Pairs of dimensions, for the charts that break one dimension down while another filters it
 # (the dashboard's lead quality by source or campaign, win rate by segment): the dimension is
@@ -259,10 +257,9 @@ def _facts(events: pd.DataFrame, *, pairs: bool) -> pd.DataFrame:
         })  # fmt: skip
 
     parts = [summed("", cell, pd.Index([""]), 0, value)]
-    for dimension, key in DIMENSIONS.items():
-        if key:
-            parts.append(summed(dimension, cell, events[key].array.categories,
-                                events[key].array.codes, value))  # fmt: skip
+    for key in KEYS:
+        members = events[key].array
+        parts.append(summed(key, cell, members.categories, members.codes, value))
     cross = np.asarray([is_cross_measure(m) for m in measure.categories])[measure.codes]
     for first, second in PAIRS if pairs else []:
         a, b = events[first].array, events[second].array
