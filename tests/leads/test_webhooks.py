@@ -8,7 +8,12 @@ from django.core.management import call_command
 from django.test import Client
 
 from leads.models import Lead
-from leads.webhooks import inbound_webhook_rotate_secret, signature_for
+from leads.webhooks import (
+    TOLERANCE_SECONDS,
+    inbound_lead_receive,
+    inbound_webhook_rotate_secret,
+    signature_for,
+)
 from revops.tenancy.context import organization_scope
 from tests.base import TwoOrganizationsTestCase
 
@@ -53,11 +58,32 @@ class InboundWebhookTests(TwoOrganizationsTestCase):
         assert self.leads(self.org_a) == []
 
     def test_a_stale_timestamp_is_400(self):
-        response = self.post({"email": "x@lead.test"}, timestamp=int(time.time()) - 301)
+        # A minute past the tolerance either way, so a slow request cannot bring it back inside.
+        off_by = TOLERANCE_SECONDS + 60
+        response = self.post({"email": "x@lead.test"}, timestamp=int(time.time()) - off_by)
         assert response.status_code == 400
         assert "X-RevOps-Timestamp" in response.json()
-        future = self.post({"email": "x@lead.test"}, timestamp=int(time.time()) + 301)
+        future = self.post({"email": "x@lead.test"}, timestamp=int(time.time()) + off_by)
         assert future.status_code == 400
+        assert self.leads(self.org_a) == []
+
+    def test_the_tolerance_is_five_minutes_either_way(self):
+        signed_at = 1_800_000_000
+        body = json.dumps({"email": "edge@lead.test"}).encode()
+        headers = {
+            "X-RevOps-Timestamp": str(signed_at),
+            "X-RevOps-Signature": "v1=" + signature_for(self.secret, str(signed_at), body),
+        }
+
+        def status(now):
+            with organization_scope(self.org_a):
+                return inbound_lead_receive(
+                    organization=self.org_a, headers=headers, body=body, now=now
+                ).status
+
+        assert status(signed_at + TOLERANCE_SECONDS + 1) == 400
+        assert status(signed_at - TOLERANCE_SECONDS - 1) == 400
+        assert status(signed_at + TOLERANCE_SECONDS) == 201
 
     def test_a_replayed_request_is_409(self):
         timestamp = int(time.time())
