@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 from huddle.models import Section
 from huddle.selectors import TEAMS
+from revops import charts
 
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 16}
 COLOURS = {"Sales": "#1f4e79", "Marketing": "#b9770e", "ratings": "#1f4e79",
            "rejections": "#b03a2e", "velocity": "#1f4e79", "open": "#7f8c8d"}  # fmt: skip
 TOP_ROWS = 10  # bars per category chart; the CSV has them all
@@ -43,16 +43,10 @@ CHARTS = {
 
 
 def _layout(**extra) -> dict:
-    return {
-        "template": "plotly_white",
-        "font": FONT,
-        "margin": {"l": 64, "r": 64, "t": 16, "b": 48},
-        "height": 380,
-        "legend": {"orientation": "h", "y": -0.2},
-        "hoverlabel": {"font": FONT},
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        **extra,
-    }
+    # Transparent paper: the chart sits on the slide's own background.
+    return charts.layout(16, {"height": 380, "margin": {"l": 64, "r": 64, "t": 16, "b": 48},
+                              "legend": {"orientation": "h", "y": -0.2},
+                              "paper_bgcolor": "rgba(0,0,0,0)", **extra})  # fmt: skip
 
 
 def chart_rows(figures: dict, chart: str) -> list[list]:

@@ -36,6 +36,7 @@ from metrics.compute import Filters
 from metrics.forms import CREATED, RangeFilterForm, filter_choices
 from metrics.models import MetricFact
 from metrics.scoreboard import KPI_BY_KEY, FunnelStep, Scoreboard, fold_edges, funnel, scoreboard
+from revops import charts
 from revops.dates import day_range
 from revops.tenancy.access import organization_view
 from revops.tenancy.models import Role
@@ -46,13 +47,8 @@ TOP_MEMBERS = 12  # bars per breakdown chart; the largest members first
 
 # Readable on a projector: 14 px at the least, dark ink on white, colours that differ in
 # lightness too (so they survive a washed-out beamer and a black-and-white print).
-FONT = {
-    "family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
-    "size": 15,
-    "color": "#17202a",
-}
-INK, GRID, BRAND, LIGHT, ORANGE, GREEN, RED = (
-    "#17202a",
+FONT = charts.font(15)
+GRID, BRAND, LIGHT, ORANGE, GREEN, RED = (
     "#e5e8eb",
     "#1f4e79",
     "#5499c7",
@@ -306,19 +302,12 @@ def _axis(**extra) -> dict:
 
 
 def _layout(xaxis: dict | None = None, yaxis: dict | None = None, **extra) -> dict:
-    return {
-        "font": FONT,
-        "height": 340,
-        "margin": {"l": 16, "r": 16, "t": 12, "b": 16},
-        "paper_bgcolor": "#ffffff",
-        "plot_bgcolor": "#ffffff",
-        "showlegend": True,
+    return charts.layout(15, {
+        "height": 340, "margin": {"l": 16, "r": 16, "t": 12, "b": 16}, "showlegend": True,
         "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "font": FONT},
-        "hoverlabel": {"font": {**FONT, "color": "#ffffff"}, "bgcolor": INK},
-        "xaxis": _axis(**(xaxis or {})),
-        "yaxis": _axis(**(yaxis or {})),
-        **extra,
-    }
+        "hoverlabel": {"font": {**FONT, "color": "#ffffff"}, "bgcolor": charts.INK},
+        "xaxis": _axis(**(xaxis or {})), "yaxis": _axis(**(yaxis or {})), **extra,
+    })  # fmt: skip
 
 
 def _trace(kind: str, name: str, x: list, y: list, colour: str, links: list, hover: str,
@@ -549,7 +538,7 @@ def quality_chart(key: str, title: str, dimension: str, breakdowns: Breakdowns, 
         _trace("line", "Average rating", labels, _rounded(scores), ORANGE, ratings,
                "%{x}: rated %{y:.2f} / 5 (%{customdata[1]} ratings)", mode="markers", yaxis="y2",
                marker={"color": ORANGE, "size": 15, "symbol": "diamond",
-                       "line": {"color": INK, "width": 1}}),
+                       "line": {"color": charts.INK, "width": 1}}),
     ]  # fmt: skip
     rating_axis = _axis(
         overlaying="y",

@@ -35,6 +35,7 @@ from metrics.scoreboard import (
     window_stats,
 )
 from metrics.selectors import ratio
+from revops import charts
 from revops.dates import day_range
 from revops.tenancy.access import organization_view
 from revops.tenancy.context import current_organization
@@ -325,7 +326,6 @@ def _ranked(counts: dict[str, float], total: float, label, limit: int | None = T
 
 # --- the Sankey -------------------------------------------------------------------------------
 
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 15}
 PATH_COLOUR = "#1f4e79"
 WON_COLOUR = "#1e8449"
 EXIT_COLOURS = {Stage.REJECTED: "#c0392b", Stage.LOST: "#922b21", Stage.NURTURE: "#b9770e",
@@ -434,13 +434,11 @@ def journey_figure(data: Journey) -> dict | None:
                 "hovertemplate": "%{source.label} → %{target.label}: %{value:,.0f} leads"
                 "<br>%{customdata}<extra></extra>",
             },
-            textfont={"size": 15, "color": "#17202a"},
+            textfont=charts.font(15),
         )
     )
-    fig.update_layout(
-        template="plotly_white", font=FONT, height=HEIGHT, hoverlabel={"font": FONT},
-        margin={"l": 8, "r": 8, "t": MARGIN, "b": MARGIN},
-    )  # fmt: skip
+    margin = {"l": 8, "r": 8, "t": MARGIN, "b": MARGIN}
+    fig.update_layout(**charts.layout(15, {"height": HEIGHT, "margin": margin}))
     return json.loads(fig.to_json())
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from revops import charts
 from revops.dates import day_range
 from revops.tenancy import selectors as tenancy_selectors
 from revops.tenancy.access import organization_view
@@ -30,7 +31,6 @@ from sla.models import Notification, TimerState, TimerTarget, compiled_calendar
 BREACHES_PER_PAGE = 25
 TIMERS_PER_PAGE = 50
 MAX_RANGE_DAYS = 731
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 14}
 TARGET_COLOURS = {"follow_up": "#1f4e79", "acknowledge": "#b9770e", "resolve": "#6c3483"}
 
 
@@ -106,15 +106,8 @@ def _last_day(period) -> date:
 
 
 def _layout(**extra) -> dict:
-    return {
-        "template": "plotly_white",
-        "font": FONT,
-        "margin": {"l": 56, "r": 24, "t": 16, "b": 40},
-        "height": 340,
-        "legend": {"orientation": "h", "y": -0.18},
-        "hoverlabel": {"font": FONT},
-        **extra,
-    }
+    return charts.layout(14, {"height": 340, "margin": {"l": 56, "r": 24, "t": 16, "b": 40},
+                              "legend": {"orientation": "h", "y": -0.18}, **extra})  # fmt: skip
 
 
 def _figure(fig: go.Figure) -> dict:
