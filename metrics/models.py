@@ -172,15 +172,21 @@ class MetricFact(TenantModel):
 
     class Meta:
         constraints = [
+            # Also the read of one scope's days (the dashboard's daily sums, overall or for one
+            # member): its rows sit together. Keyed by day first, it walked every dimension's
+            # rows of the range instead (58 ms for 90 days at 1,000,000 leads).
             models.UniqueConstraint(
-                fields=["organization", "day", "measure", "dimension", "member"],
+                fields=["organization", "dimension", "member", "day", "measure"],
                 name="metricfact_unique",
             ),
         ]
         indexes = [
+            # Named measures of a dimension, every member (breakdowns, the funnel's edges).
             models.Index(
                 fields=["organization", "measure", "dimension", "day"], name="metricfact_read"
             ),
+            # A range of days, every scope: the snapshot's delete before it rewrites a range.
+            models.Index(fields=["organization", "day"], name="metricfact_by_day"),
         ]
 
 
