@@ -136,7 +136,8 @@ TILES = [
         "CLV (simple)",
         "money",
         True,
-        "Needs a gross margin, paying accounts and churn (Spend & costs).",
+        "Needs a gross margin, paying accounts and a customer lost in the past year"
+        " (Spend & costs).",
         WON,
         False,
     ),

@@ -4,10 +4,11 @@ those sums (docs/metrics.md). A ratio with a zero or missing denominator is None
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from leads.models import Stage
 from metrics import clv
@@ -244,20 +245,16 @@ class UnitEconomics:
         return ratio(self.cac, self.arpa_monthly * self.gross_margin)
 
 
+MONTH_DAYS = 365.25 / 12
+
+
 def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
     days = (last_day - first_day).days + 1
-    months = days / (365.25 / 12)
+    months = days / MONTH_DAYS
     revenue = RevenueTransaction.objects.filter(occurred_on__gte=first_day,
                                                 occurred_on__lte=last_day)  # fmt: skip
     figures = revenue.aggregate(total=Sum("amount"), accounts=Count("account", distinct=True))
     arpa = ratio(float(figures["total"] or 0), figures["accounts"] * months)
-    # Subscribers at the start of the range, and how many of them left during it.
-    subscribers = Account.objects.filter(subscribed_on__lt=first_day).filter(
-        Q(churned_on__isnull=True) | Q(churned_on__gte=first_day)
-    )
-    at_start = subscribers.count()
-    churned = subscribers.filter(churned_on__lte=last_day).count()
-    churn = ratio(churned / months, at_start) if at_start else None
     settings = MetricsSettings.objects.first()
     margin = (
         None
@@ -265,4 +262,31 @@ def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
         else float(settings.gross_margin_percent) / 100
     )
     (cost,) = cpa(first_day, last_day)
-    return UnitEconomics(months, arpa, churn, margin, cost.fully_loaded)
+    return UnitEconomics(months, arpa, monthly_churn(first_day, last_day), margin,
+                         cost.fully_loaded)  # fmt: skip
+
+
+CHURN_WINDOW_DAYS = 365
+
+
+def monthly_churn(first_day: date, last_day: date) -> float | None:
+    """Accounts lost per account-month of subscription, over the range or, when shorter, the
+    CHURN_WINDOW_DAYS ending on its last day (docs/metrics.md, "Unit economics"): a month rarely
+    holds enough cancellations to measure a customer's lifetime by. None: no subscriber then."""
+    window_first = min(first_day, last_day - timedelta(days=CHURN_WINDOW_DAYS - 1))
+    window_end = last_day + timedelta(days=1)
+    subscribed = Account.objects.filter(subscribed_on__lt=window_end).filter(
+        Q(churned_on__isnull=True) | Q(churned_on__gte=window_first)
+    )
+    # Each account's time subscribed within the window: from its start (or the window's) to the
+    # day it left (or the window's end).
+    exposure = Least(Coalesce("churned_on", Value(window_end)), Value(window_end)) - Greatest(
+        "subscribed_on", Value(window_first)
+    )
+    figures = subscribed.aggregate(
+        subscribed=Sum(exposure), churned=Count("pk", filter=Q(churned_on__lt=window_end))
+    )
+    if not figures["subscribed"]:
+        return None
+    months = figures["subscribed"].total_seconds() / 86400 / MONTH_DAYS
+    return figures["churned"] / months

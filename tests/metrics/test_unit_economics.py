@@ -39,7 +39,11 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
         services.gross_margin_set(percent="80")
         figures = selectors.unit_economics(*JANUARY)
         arpa = 1000 / (10 * MONTHS)
-        churn = (2 / MONTHS) / 10
+        # Churn over the year ending 31 January: 2 lost over the accounts' months subscribed
+        # (all ten since June 2025; two left on 20 January).
+        start = date(2025, 6, 1)
+        subscribed_days = 8 * (date(2026, 2, 1) - start).days + 2 * (date(2026, 1, 20) - start).days
+        churn = 2 / (subscribed_days / (365.25 / 12))
         assert figures.arpa_monthly == pytest.approx(arpa)
         assert figures.churn_monthly == pytest.approx(churn)
         assert figures.cac == 250
@@ -56,6 +60,36 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
         assert figures.churn_monthly == 0
         assert (figures.ltv, figures.ltv_to_cac) == (None, None)
         assert figures.cac_payback_months is not None
+
+    def test_churn_is_measured_over_the_trailing_year_per_month_subscribed(self):
+        # A quiet month (no one left in March) still has the year's churn: the two who left in
+        # January, over every account's months subscribed from April 2025 to March 2026.
+        Account.objects.create(name="Joined in February", subscribed_on=date(2026, 2, 10), mrr=50)
+        Account.objects.create(name="Left before the year", subscribed_on=date(2024, 1, 1),
+                               churned_on=date(2025, 3, 31), mrr=50)  # fmt: skip
+        Account.objects.create(name="Left on the year's first day", subscribed_on=date(2025, 1, 1),
+                               churned_on=date(2025, 4, 1), mrr=50)  # fmt: skip
+        march = (date(2026, 3, 1), date(2026, 3, 31))
+        year_first, end = date(2025, 4, 1), date(2026, 4, 1)
+        # The one who left on the year's first day is lost in the year with no day inside it.
+        subscribed_days = (
+            8 * (end - date(2025, 6, 1)).days
+            + 2 * (date(2026, 1, 20) - date(2025, 6, 1)).days
+            + (end - date(2026, 2, 10)).days
+        )
+        assert year_first == march[1] - timedelta(days=364)
+        expected = 3 / (subscribed_days / (365.25 / 12))
+        assert selectors.monthly_churn(*march) == pytest.approx(expected)
+        # A range longer than a year is its own window: January 2024 to March 2026.
+        long = (date(2024, 1, 1), date(2026, 3, 31))
+        long_days = (
+            subscribed_days
+            + (date(2025, 3, 31) - date(2024, 1, 1)).days
+            + (year_first - date(2025, 1, 1)).days
+        )
+        assert selectors.monthly_churn(*long) == pytest.approx(4 / (long_days / (365.25 / 12)))
+        # Before any subscription: no data.
+        assert selectors.monthly_churn(date(2023, 1, 1), date(2023, 12, 31)) is None
 
     def test_a_month_without_revenue_or_customers_is_no_data(self):
         figures = selectors.unit_economics(date(2026, 3, 1), date(2026, 3, 31))
