@@ -48,6 +48,7 @@ from leads.models import (
 from leads.scoring import score_compute
 from revops.tenancy.context import organization_scope
 from revops.tenancy.models import Membership, Organization, Role, User
+from sla.calendar import Calendar
 from sla.demo import configure_sla_demo, finish_sla_demo
 
 DAYS = 180
@@ -366,6 +367,7 @@ class _Funnel:
         self._emails: set[str] = set()
         self.feedback_at: dict[int, datetime] = {}
         self.unsaved_scores: set[int] = set()  # leads whose stored score lags their events
+        self.office: Calendar | None = None  # the follow-up SLA's hours, which reps keep
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -430,7 +432,7 @@ class _Funnel:
                 if lead.owner_id is None:
                     self.at(when + self.hours(1, 6), self.reassign, story)
                 else:
-                    self.at(when + self.first_touch_delay(), self.first_touch, story)
+                    self.at(self.first_touch_at(when), self.first_touch, story)
 
     # --- randomness -----------------------------------------------------------------------------
 
@@ -443,16 +445,19 @@ class _Funnel:
     def days(self, low: float, high: float) -> timedelta:
         return timedelta(days=self.rng.uniform(low, high))
 
-    def first_touch_delay(self) -> timedelta:
-        """Most reps call within the hour; some leads wait a day or more (the SLA's business)."""
+    def first_touch_at(self, handed_off: datetime) -> datetime:
+        """Reps work office hours (the follow-up SLA's calendar): most call within the business
+        hour of the hand-off, some leads wait a day or more (the SLA's business)."""
         bucket = self.rng.random()
         if bucket < 0.55:
-            return timedelta(minutes=self.rng.uniform(3, 60))
-        if bucket < 0.85:
-            return self.hours(1, 6)
-        if bucket < 0.95:
-            return self.hours(6, 30)
-        return self.hours(30, 120)
+            delay = timedelta(minutes=self.rng.uniform(3, 60))
+        elif bucket < 0.85:
+            delay = self.hours(1, 6)
+        elif bucket < 0.95:
+            delay = self.hours(6, 16)
+        else:
+            delay = self.hours(16, 40)
+        return self.office.add(handed_off, delay)
 
     def arrival(self) -> datetime:
         """A working-hours moment in the organization's time zone, more of them lately."""
@@ -654,7 +659,7 @@ class _Funnel:
         if story.lead.stage == Stage.SQL and story.lead.owner_id is None and self.sales:
             services.lead_reassign(lead=story.lead, owner=self.rng.choice(self.sales),
                                    actor=self.rng.choice(self.admins), now=when)  # fmt: skip
-            self.at(when + self.first_touch_delay(), self.first_touch, story)
+            self.at(self.first_touch_at(when), self.first_touch, story)
 
     def first_touch(self, story: _Story, when: datetime) -> None:
         lead = story.lead
@@ -857,7 +862,9 @@ def seed_leads_demo(organization: Organization, now: datetime) -> int:
         funnel = _Funnel(organization, now)
         funnel.configure()
         setup = funnel.start - timedelta(days=14)
-        configure_sla_demo(start=funnel.start, manager=funnel.admins[0] if funnel.admins else None)
+        funnel.office = configure_sla_demo(
+            start=funnel.start, manager=funnel.admins[0] if funnel.admins else None
+        )
         stories = [funnel.new_story() for _ in range(LEADS)]
         for story in stories:
             funnel.at(story.created_at, funnel.create, story)

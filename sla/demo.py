@@ -8,6 +8,7 @@ from django.db.models import F
 from leads.models import SalesRep
 from revops.tenancy.models import User
 from sla import services
+from sla.calendar import Calendar
 from sla.models import (
     BusinessCalendar,
     Notification,
@@ -16,6 +17,7 @@ from sla.models import (
     SlaPolicy,
     SlaTimer,
     VolumePeriod,
+    compiled_calendar,
 )
 from sla.sweep import sweep
 from sla.volume import volume_periods_check
@@ -23,10 +25,10 @@ from sla.volume import volume_periods_check
 SQL_TARGET_PER_MONTH = 35
 
 
-def configure_sla_demo(*, start: datetime, manager: User | None) -> None:
+def configure_sla_demo(*, start: datetime, manager: User | None) -> Calendar:
     """Before the history plays: the policies as a RevOps admin would set them, in force from
     the start. Email is off so that replaying six months does not mail anyone; the bell shows
-    everything."""
+    everything. Returns the follow-up SLA's business calendar, whose hours the demo's reps keep."""
     SalesRep.objects.update(team="Field sales", manager=manager)
     for kind in services.policies_ensure():
         values = {"email_notifications": False}
@@ -35,6 +37,7 @@ def configure_sla_demo(*, start: datetime, manager: User | None) -> None:
                           volume_period=VolumePeriod.MONTH)  # fmt: skip
         services.policy_create_version(kind=kind, actor=None, now=start,
                                        change_note="Demo settings", **values)  # fmt: skip
+    return compiled_calendar(services.current_policies()[SlaKind.FOLLOW_UP].calendar)
 
 
 def finish_sla_demo(*, now: datetime, setup: datetime) -> None:
