@@ -155,6 +155,44 @@ WHERE c.organization_id = %(org)s AND c.period_end >= %(first)s AND c.period_sta
   -- Sales cost has a team (and a rep), no channel, campaign or segment.
   AND %(channel)s = '' AND %(campaign)s = '' AND %(segment)s = ''
   AND (%(team)s = '' OR coalesce(nullif(c.team, ''), r.team, '') = %(team)s)
+
+UNION ALL
+-- Subscriptions (docs/metrics.md, "Unit economics"): their revenue booked that day, the accounts
+-- subscribed that day (an account counts from the day it subscribed to the day before it
+-- left), and the accounts that left. Customers have no lead members: filtered, they are none.
+SELECT x.occurred_on, 'subscription_revenue', '', '', '', '', '', '', sum(x.amount)::float8
+FROM metrics_revenuetransaction x
+JOIN metrics_account a ON a.organization_id = x.organization_id AND a.id = x.account_id
+WHERE x.organization_id = %(org)s AND x.occurred_on >= %(first)s AND x.occurred_on <= %(last)s
+  AND a.subscribed_on IS NOT NULL {no_filter}
+GROUP BY x.occurred_on
+
+UNION ALL
+-- Each day's subscribers, as a running sum: +1 from the day an account subscribed (or the
+-- range's first day), -1 on the day it left.
+SELECT d::date, 'subscriber_days', '', '', '', '', '', '',
+       (sum(sum(coalesce(c.delta, 0))) OVER (ORDER BY d))::float8
+FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
+LEFT JOIN (
+    SELECT greatest(subscribed_on, %(first)s::date) AS day, 1 AS delta
+    FROM metrics_account
+    WHERE organization_id = %(org)s AND subscribed_on <= %(last)s
+      AND (churned_on IS NULL OR churned_on > %(first)s)
+    UNION ALL
+    SELECT churned_on, -1
+    FROM metrics_account
+    WHERE organization_id = %(org)s AND subscribed_on <= %(last)s
+      AND churned_on > %(first)s AND churned_on <= %(last)s
+) c ON c.day = d::date
+WHERE TRUE {no_filter}
+GROUP BY d
+
+UNION ALL
+SELECT churned_on, 'accounts_lost', '', '', '', '', '', '', count(*)::float8
+FROM metrics_account
+WHERE organization_id = %(org)s AND churned_on >= %(first)s AND churned_on <= %(last)s
+  AND subscribed_on IS NOT NULL {no_filter}
+GROUP BY churned_on
 """
 
 CROSS_TOTALS = {"feedback_ratings", "feedback_rating_sum", "won_deals", "lost_deals"}
@@ -181,7 +219,8 @@ LEAD_FILTER = """AND (%(channel)s = '' OR l.source = %(channel)s)
   AND (%(campaign)s = '' OR l.campaign_id::text = %(campaign)s)
   AND (%(segment)s = '' OR l.industry = %(segment)s)
   AND (%(team)s = '' OR r.team = %(team)s)"""
-EVENTS = EVENTS_TEMPLATE.replace("{lead_filter}", LEAD_FILTER)
+NO_FILTER = "AND %(channel)s = '' AND %(campaign)s = '' AND %(segment)s = '' AND %(team)s = ''"
+EVENTS = EVENTS_TEMPLATE.replace("{lead_filter}", LEAD_FILTER).replace("{no_filter}", NO_FILTER)
 
 # The opportunities opened less those closed over a span, as the stage moves of EVENTS count
 # them (moved_*_opportunity less moved_*_won and moved_*_lost), in one indexed count.

@@ -136,7 +136,7 @@ TILES = [
         "CLV (simple)",
         "money",
         True,
-        "Needs a gross margin, paying accounts and a customer lost in the past year"
+        "Needs a gross margin, subscribers in the range and one lost in the past year"
         " (Spend & costs).",
         WON,
         False,

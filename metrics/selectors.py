@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-from django.db.models import Count, Q, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models import Sum
 
 from leads.models import Stage
 from metrics import clv
 from metrics.compute import CROSS_TOTALS, PAIR_SEPARATOR, is_cross_measure, pair_dimension
-from metrics.models import Account, MetricFact, MetricsSettings, RevenueTransaction
+from metrics.models import MetricFact, MetricsSettings, RevenueTransaction
 
 # A stage's entries are stored per edge of the journey (moved_<from>_<to>, docs/metrics.md);
 # "entered_<stage>" reads as the sum of its edges.
@@ -225,8 +224,8 @@ class UnitEconomics:
     """Subscription unit economics over a range (docs/metrics.md, "LTV:CAC")."""
 
     months: float
-    arpa_monthly: float | None  # revenue per paying account per month
-    churn_monthly: float | None  # share of subscribers lost per month
+    arpa_monthly: float | None  # subscription revenue per account-month
+    churn_monthly: float | None  # accounts lost per account-month, over the trailing year
     gross_margin: float | None  # fraction
     cac: float | None  # fully loaded CPA
 
@@ -246,15 +245,14 @@ class UnitEconomics:
 
 
 MONTH_DAYS = 365.25 / 12
+CHURN_WINDOW_DAYS = 365
 
 
 def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
-    days = (last_day - first_day).days + 1
-    months = days / MONTH_DAYS
-    revenue = RevenueTransaction.objects.filter(occurred_on__gte=first_day,
-                                                occurred_on__lte=last_day)  # fmt: skip
-    figures = revenue.aggregate(total=Sum("amount"), accounts=Count("account", distinct=True))
-    arpa = ratio(float(figures["total"] or 0), figures["accounts"] * months)
+    """Subscription ARPA, churn and margin with the range's fully loaded CAC, from the
+    snapshot's subscription facts (docs/metrics.md, "Unit economics")."""
+    subscribed = totals(first_day, last_day, ["subscription_revenue", "subscriber_days"])
+    arpa = ratio(subscribed["subscription_revenue"], subscribed["subscriber_days"] / MONTH_DAYS)
     settings = MetricsSettings.objects.first()
     margin = (
         None
@@ -262,31 +260,17 @@ def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
         else float(settings.gross_margin_percent) / 100
     )
     (cost,) = cpa(first_day, last_day)
+    months = ((last_day - first_day).days + 1) / MONTH_DAYS
     return UnitEconomics(months, arpa, monthly_churn(first_day, last_day), margin,
                          cost.fully_loaded)  # fmt: skip
 
 
-CHURN_WINDOW_DAYS = 365
-
-
 def monthly_churn(first_day: date, last_day: date) -> float | None:
     """Accounts lost per account-month of subscription, over the range or, when shorter, the
-    CHURN_WINDOW_DAYS ending on its last day (docs/metrics.md, "Unit economics"): a month rarely
-    holds enough cancellations to measure a customer's lifetime by. None: no subscriber then."""
+    CHURN_WINDOW_DAYS ending on its last day: a month rarely holds enough cancellations to
+    measure a customer's lifetime by. None: no subscriber then."""
     window_first = min(first_day, last_day - timedelta(days=CHURN_WINDOW_DAYS - 1))
-    window_end = last_day + timedelta(days=1)
-    subscribed = Account.objects.filter(subscribed_on__lt=window_end).filter(
-        Q(churned_on__isnull=True) | Q(churned_on__gte=window_first)
-    )
-    # Each account's time subscribed within the window: from its start (or the window's) to the
-    # day it left (or the window's end).
-    exposure = Least(Coalesce("churned_on", Value(window_end)), Value(window_end)) - Greatest(
-        "subscribed_on", Value(window_first)
-    )
-    figures = subscribed.aggregate(
-        subscribed=Sum(exposure), churned=Count("pk", filter=Q(churned_on__lt=window_end))
-    )
-    if not figures["subscribed"]:
+    window = totals(window_first, last_day, ["accounts_lost", "subscriber_days"])
+    if not window["subscriber_days"]:
         return None
-    months = figures["subscribed"].total_seconds() / 86400 / MONTH_DAYS
-    return figures["churned"] / months
+    return window["accounts_lost"] / (window["subscriber_days"] / MONTH_DAYS)

@@ -6,14 +6,14 @@ import pytest
 
 from leads import services as lead_services
 from metrics import selectors, services
-from metrics.compute import snapshot_replace
+from metrics.compute import Filters, compute_facts, snapshot_replace
 from metrics.models import Account, RevenueTransaction
 from revops.tenancy.context import organization_scope
 from tests.base import TwoOrganizationsTestCase
 
 JANUARY = (date(2026, 1, 1), date(2026, 1, 31))
-MONTHS = 31 / (365.25 / 12)
 WIN_PATH = ["mql", "sql", "accepted", "opportunity", "won"]
+SUBSCRIPTION_MEASURES = ["subscription_revenue", "subscriber_days", "accounts_lost"]
 
 
 class UnitEconomicsTests(TwoOrganizationsTestCase):
@@ -33,12 +33,15 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
                 lead_services.lead_transition(lead=lead, to_stage=stage, actor=None,
                                               now=when + timedelta(hours=step))  # fmt: skip
         services.marketing_spend_record(spent_on="2026-01-02", channel="social", amount="1000")
-        snapshot_replace(*JANUARY)
+        # The snapshot of the year to January: churn is measured over the trailing year.
+        snapshot_replace(date(2025, 2, 1), JANUARY[1])
 
     def test_ltv_cac_and_payback(self):
         services.gross_margin_set(percent="80")
         figures = selectors.unit_economics(*JANUARY)
-        arpa = 1000 / (10 * MONTHS)
+        # ARPA: January's subscription revenue per month subscribed in January (eight all
+        # month, two until the 20th).
+        arpa = 1000 / ((8 * 31 + 2 * 19) / (365.25 / 12))
         # Churn over the year ending 31 January: 2 lost over the accounts' months subscribed
         # (all ten since June 2025; two left on 20 January).
         start = date(2025, 6, 1)
@@ -56,6 +59,7 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
         assert (figures.ltv, figures.ltv_to_cac, figures.cac_payback_months) == (None,) * 3
         services.gross_margin_set(percent="80")
         Account.objects.update(churned_on=None)
+        snapshot_replace(date(2025, 2, 1), JANUARY[1])
         figures = selectors.unit_economics(*JANUARY)
         assert figures.churn_monthly == 0
         assert (figures.ltv, figures.ltv_to_cac) == (None, None)
@@ -70,6 +74,7 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
         Account.objects.create(name="Left on the year's first day", subscribed_on=date(2025, 1, 1),
                                churned_on=date(2025, 4, 1), mrr=50)  # fmt: skip
         march = (date(2026, 3, 1), date(2026, 3, 31))
+        snapshot_replace(date(2024, 1, 1), march[1])
         year_first, end = date(2025, 4, 1), date(2026, 4, 1)
         # The one who left on the year's first day is lost in the year with no day inside it.
         subscribed_days = (
@@ -90,6 +95,20 @@ class UnitEconomicsTests(TwoOrganizationsTestCase):
         assert selectors.monthly_churn(*long) == pytest.approx(4 / (long_days / (365.25 / 12)))
         # Before any subscription: no data.
         assert selectors.monthly_churn(date(2023, 1, 1), date(2023, 12, 31)) is None
+
+    def test_subscriptions_are_daily_facts_of_the_whole_organization(self):
+        facts = compute_facts(*JANUARY)
+        subscribed = facts[facts["measure"].isin(SUBSCRIPTION_MEASURES)]
+        assert set(subscribed["dimension"]) == {""}  # customers carry no lead members
+        by_day = subscribed.pivot_table(index="day", columns="measure", values="value")
+        assert by_day.loc["2026-01-05", "subscription_revenue"] == 1000
+        assert by_day.loc["2026-01-19", "subscriber_days"] == 10
+        assert by_day.loc["2026-01-20", "subscriber_days"] == 8  # the day they left: gone
+        assert by_day.loc["2026-01-20", "accounts_lost"] == 2
+        assert len(by_day) == 31
+        # Under a lead filter there are none: customers are not broken down by lead members.
+        filtered = compute_facts(*JANUARY, Filters(channel="email"))
+        assert not filtered["measure"].isin(SUBSCRIPTION_MEASURES).any()
 
     def test_a_month_without_revenue_or_customers_is_no_data(self):
         figures = selectors.unit_economics(date(2026, 3, 1), date(2026, 3, 31))
