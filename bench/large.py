@@ -3,13 +3,13 @@ own database between runs.
 
 Made by the metrics benchmark's generator (bench/metrics.py: 1,000,000 leads over two years,
 200,000 opportunities, 300,000 follow-up timers, ratings, spend and sales cost), plus a breach
-event for every breached timer, and the customers the dashboard's unit economics read live: each
+event for every breached timer, and the customers behind the unit economics (CLV, LTV:CAC): each
 won deal a subscriber invoiced every 30 days (about 64,000 accounts, 12 % of them lost later) and
-a gross margin; then two years of daily facts (31-day chunks, as
-`metrics_backfill` does), the last quarter of weekly windows with their comparison days, and
-VACUUM (ANALYZE). Building takes minutes, so the database is kept, named after a fingerprint of
-the generator, the metrics engine and the size: a change to any of them builds a new one (and
-drops the old). BENCH_REBUILD=1 builds anew regardless.
+a gross margin; then two years of daily facts (31-day chunks, as `metrics_backfill` does), the
+last quarter of weekly windows with their comparison days, and VACUUM (ANALYZE). Building takes
+minutes, so the database is kept, named after a fingerprint of the generator, the metrics engine
+and the size: a change to any of them builds a new one (and drops the old). BENCH_REBUILD=1
+builds anew regardless.
 """
 
 import hashlib
@@ -47,7 +47,6 @@ SELECT organization_id, breached_at, breached_at, id, 'breach', breached_at,
        'Follow-up deadline passed', ''
 FROM sla_slatimer WHERE organization_id = %s AND breached_at IS NOT NULL
 """
-
 
 # Every won deal becomes a subscriber from the day it closed; 12 % leave at a random later day
 # (at least a month on, while the history lasts).

@@ -42,8 +42,8 @@ KEYS = ["channel", "campaign", "segment", "rep", "team", "reason"]
 # Pairs of dimensions, for the charts that break one dimension down while another filters it
 # (the dashboard's lead quality by source or campaign, win rate by segment): the dimension is
 # the two names joined by "/" in this order, the member the two members joined by PAIR_SEPARATOR.
-# Only the measures those charts read are paired (CROSS_MEASURES), which keeps the pairs to about
-# as many facts as the single dimensions.
+# Only the measures those charts read are paired (`is_cross_measure`), which keeps the pairs to
+# about as many facts as the single dimensions.
 PAIRS = [("campaign", "channel"), ("channel", "segment"), ("campaign", "segment"),
          ("channel", "team"), ("campaign", "team"), ("segment", "team")]  # fmt: skip
 PAIR_SEPARATOR = "\x1f"  # ASCII unit separator: in no channel, campaign id, segment or team

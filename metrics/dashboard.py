@@ -669,7 +669,7 @@ def board_context(
     board = scoreboard(first_day, last_day, filters)
     breakdowns = Breakdowns(board)
     channel_names = dict(SourceChannel.choices)
-    charts = [
+    board_charts = [
         funnel_chart(funnel(first_day, last_day, filters, sums=board.sums), drill),
         mql_sql_chart(board, drill, sql_targets(board)),
         sla_chart(board, drill),
@@ -694,7 +694,7 @@ def board_context(
             "key": chart.key,
             "chart": chart,
         }
-        for chart in charts
+        for chart in board_charts
     }
     blocks["tiles"] = {"kind": "tiles", "key": "tiles"}
     role = request.membership.role

@@ -223,7 +223,6 @@ def clv_estimate(calibration_end: date, *, first_day: date | None = None, horizo
 class UnitEconomics:
     """Subscription unit economics over a range (docs/metrics.md, "LTV:CAC")."""
 
-    months: float
     arpa_monthly: float | None  # subscription revenue per account-month
     churn_monthly: float | None  # accounts lost per account-month, over the trailing year
     gross_margin: float | None  # fraction
@@ -260,9 +259,7 @@ def unit_economics(first_day: date, last_day: date) -> UnitEconomics:
         else float(settings.gross_margin_percent) / 100
     )
     (cost,) = cpa(first_day, last_day)
-    months = ((last_day - first_day).days + 1) / MONTH_DAYS
-    return UnitEconomics(months, arpa, monthly_churn(first_day, last_day), margin,
-                         cost.fully_loaded)  # fmt: skip
+    return UnitEconomics(arpa, monthly_churn(first_day, last_day), margin, cost.fully_loaded)
 
 
 def monthly_churn(first_day: date, last_day: date) -> float | None:
